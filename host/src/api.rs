@@ -1,0 +1,128 @@
+//! HTTP: the application state, the routers, and the one place where errors become responses.
+//! `api/remp.rs` serves REMP's routes with REMP's exact bodies; later resource routes live in
+//! their own files and are merged here.
+
+pub mod params;
+pub mod remp;
+
+use crate::domain::{Error, Timestamp};
+use crate::service::Services;
+use axum::{
+    Router,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use std::sync::Arc;
+
+/// Settings of the HTTP layer, validated from the config.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Dates are rendered in this zone, as REMP renders them in the server's default zone.
+    pub timezone: chrono_tz::Tz,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Take the client IP from `Client-IP` / `X-Forwarded-For` as REMP does. Only safe behind
+    /// a proxy that sets them, so off by default.
+    pub trust_forwarded_headers: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            timezone: chrono_tz::UTC,
+            max_body_bytes: 1024 * 1024,
+            trust_forwarded_headers: false,
+        }
+    }
+}
+
+/// The application state handed to every handler. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub services: Services,
+    pub settings: Arc<ApiSettings>,
+}
+
+impl App {
+    pub fn new(services: Services, settings: ApiSettings) -> Self {
+        App {
+            services,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// RFC 3339 with an explicit offset, PHP's `DATE_RFC3339` (`2025-08-20T10:20:30+02:00`).
+    pub fn date(&self, at: Timestamp) -> String {
+        at.with_timezone(&self.settings.timezone)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
+    /// An optional date as a JSON value.
+    pub fn date_json(&self, at: Option<Timestamp>) -> serde_json::Value {
+        at.map(|t| serde_json::Value::String(self.date(t)))
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { json(StatusCode::OK, &serde_json::json!({"status": "ok"})) }))
+        .merge(remp::router())
+        .fallback(|| async {
+            json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"status": "error", "code": "not_found", "message": "Unknown api endpoint"}),
+            )
+        })
+        .with_state(app)
+}
+
+/// A JSON response with REMP's content type.
+pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// An error on its way out. Specific routes turn the errors they document into their own
+/// bodies first; what is left is mapped here, and 5xx causes are logged, never sent.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let (status, message) = match &e {
+            Error::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            Error::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
+            Error::Invalid { message, .. } => (StatusCode::BAD_REQUEST, message.clone()),
+            Error::Auth { message, .. } => (StatusCode::BAD_REQUEST, message.clone()),
+            Error::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
+            Error::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
+            Error::Storage(_) | Error::Internal(_) => {
+                tracing::error!(error = %e, "request failed");
+                return json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &serde_json::json!({"status": "error", "code": "internal_server_error"}),
+                );
+            }
+        };
+        json(
+            status,
+            &serde_json::json!({"status": "error", "code": e.code(), "message": message}),
+        )
+    }
+}

@@ -1,0 +1,288 @@
+//! REMP's users API, wire-compatible: `/api/v{1,2}/<package>/<action>[/]`, any method, every
+//! parameter source, REMP's authorization kinds and REMP's exact bodies. The routes themselves
+//! are in `remp/account.rs` (a user's own session) and `remp/users.rs` (server-to-server).
+
+mod account;
+mod users;
+
+use super::{ApiError, App, json, params::Params};
+use crate::domain::token::ClientInfo;
+use crate::domain::user::User;
+use crate::service::auth::UserAuthorization;
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Path, State},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::any,
+};
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+
+/// How a route authorizes its caller (REMP's authorization classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `NoAuthorization`.
+    Open,
+    /// `BearerTokenAuthorization`: an API token whose whitelist names the route.
+    ApiToken,
+    /// `UserTokenAuthorization`: an access token or a device token.
+    UserToken,
+}
+
+/// A known route: its whitelist name and how it is authorized.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    name: &'static str,
+    access: Access,
+}
+
+/// Resolve `(version, package/action)` to a route. v1 and v2 of a route share its name.
+fn resolve(version: u8, path: &str) -> Option<Route> {
+    use Access::*;
+    let (name, access) = match (version, path) {
+        (1, "user/info") => ("user/info", UserToken),
+        (1, "users/login") => ("users/login", Open),
+        (1, "users/logout") => ("users/logout", UserToken),
+        (1 | 2, "users/email") => ("users/email", Open),
+        (1, "users/email-check") => ("users/email-check", ApiToken),
+        (1, "users/validate-email" | "user/validate-email") => ("users/validate-email", Open),
+        (1, "users/create") => ("users/create", ApiToken),
+        (1, "users/update") => ("users/update", ApiToken),
+        (1, "users/list") => ("users/list", ApiToken),
+        (1, "users/confirm") => ("users/confirm", ApiToken),
+        (1, "users/touch") => ("users/touch", ApiToken),
+        (1, "users/data") => ("users/data", Open),
+        (1, "user/delete") => ("user/delete", UserToken),
+        (1, "users/get-device-token") => ("users/get-device-token", Open),
+        _ => return None,
+    };
+    Some(Route { name, access })
+}
+
+/// `/api/{version}/...`; resource routes under `/api/` are static paths, which the router
+/// prefers over this pattern.
+pub fn router() -> Router<App> {
+    Router::new().route("/api/{version}/{*path}", any(handle))
+}
+
+/// The caller, once authorized.
+#[derive(Debug)]
+pub(crate) enum Caller {
+    Anonymous,
+    Api,
+    User(UserAuthorization),
+}
+
+/// Everything a route handler gets.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub app: App,
+    pub version: u8,
+    pub route: &'static str,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub params: Params,
+    pub client: ClientInfo,
+    pub caller: Caller,
+}
+
+impl Call {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn authorization(&self) -> Option<&str> {
+        self.header(header::AUTHORIZATION.as_str())
+    }
+
+    /// The first authorized user of a user-token route.
+    pub fn user(&self) -> Option<&User> {
+        match &self.caller {
+            Caller::User(authz) => authz.users.first(),
+            _ => None,
+        }
+    }
+
+    /// REMP's Runner check: `400 invalid_input` naming every missing or empty parameter.
+    pub fn require(&self, names: &[&str]) -> Result<(), Response> {
+        let missing = self.params.missing(names);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let errors: Map<String, Value> = missing
+            .into_iter()
+            .map(|n| (n.to_owned(), json!(["Field is required"])))
+            .collect();
+        Err(json(
+            StatusCode::BAD_REQUEST,
+            &json!({"status": "error", "code": "invalid_input", "errors": errors}),
+        ))
+    }
+}
+
+/// A REMP error body with `message` and `code`.
+pub(crate) fn error(status: StatusCode, message: &str, code: &str) -> Response {
+    json(
+        status,
+        &json!({"status": "error", "message": message, "code": code}),
+    )
+}
+
+/// REMP's authorization failure.
+fn not_authorized(message: &str) -> Response {
+    json(
+        StatusCode::FORBIDDEN,
+        &json!({"status": "error", "message": format!("Not authorized: {message}"), "error": "no_authorization"}),
+    )
+}
+
+/// Where a request comes from: the socket peer, or REMP's header order when configured to
+/// trust a proxy.
+fn client_info(app: &App, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    };
+    let forwarded =
+        || header("client-ip").or_else(|| header("x-forwarded-for").filter(|v| *v != "127.0.0.1"));
+    let ip = match app
+        .settings
+        .trust_forwarded_headers
+        .then(forwarded)
+        .flatten()
+    {
+        Some(ip) => ip.chars().take(64).collect(),
+        None => peer.ip().to_string(),
+    };
+    let user_agent = header("user-agent")
+        .unwrap_or_default()
+        .chars()
+        .take(1024)
+        .collect();
+    ClientInfo { ip, user_agent }
+}
+
+async fn handle(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((version, path)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if method == Method::OPTIONS {
+        return json(StatusCode::OK, &json!({"options": "ok"}));
+    }
+    let version = match version.as_str() {
+        "v1" => 1,
+        "v2" => 2,
+        _ => 0,
+    };
+    let Some(route) = resolve(version, path.trim_end_matches('/')) else {
+        return json(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "error", "code": "not_found", "message": "Unknown api endpoint"}),
+        );
+    };
+    let body = match axum::body::to_bytes(body, app.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "The request body is larger than {} bytes",
+                    app.settings.max_body_bytes
+                ),
+                "payload_too_large",
+            );
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = Params::parse(uri.query(), content_type, body).await;
+    if let Some(problem) = &params.body_error {
+        return error(StatusCode::BAD_REQUEST, problem, "invalid_input");
+    }
+    let client = client_info(&app, peer, &headers);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let services = &app.services;
+    let caller = match route.access {
+        Access::Open => Caller::Anonymous,
+        Access::ApiToken => match services
+            .authorize_api_token(authorization, route.name)
+            .await
+        {
+            Ok(Ok(_)) => Caller::Api,
+            Ok(Err(denied)) => return not_authorized(&denied.0),
+            Err(e) => return ApiError(e).into_response(),
+        },
+        Access::UserToken => match services.authorize_user_token(authorization).await {
+            Ok(Ok(authz)) => {
+                if authz.device.is_none() {
+                    for user in &authz.users {
+                        services.events.publish(
+                            crate::domain::event::DomainEvent::UserLastAccess {
+                                user_id: user.id,
+                                source: params.query("source").map(|s| format!("api+{s}")),
+                                user_agent: client.user_agent.clone(),
+                            },
+                        );
+                    }
+                }
+                Caller::User(authz)
+            }
+            Ok(Err(denied)) => return not_authorized(&denied.0),
+            Err(e) => return ApiError(e).into_response(),
+        },
+    };
+    let call = Call {
+        app,
+        version,
+        route: route.name,
+        method,
+        headers,
+        params,
+        client,
+        caller,
+    };
+    let result = match route.name {
+        "user/info" => account::info(&call).await,
+        "users/login" => account::login(&call).await,
+        "users/logout" => account::logout(&call).await,
+        "users/email" => account::email(&call).await,
+        "users/validate-email" => account::validate_email(&call).await,
+        "users/data" => account::data(&call).await,
+        "user/delete" => account::delete(&call).await,
+        "users/get-device-token" => account::device_token(&call).await,
+        "users/email-check" => users::email_check(&call).await,
+        "users/create" => users::create(&call).await,
+        "users/update" => users::update(&call).await,
+        "users/list" => users::list(&call).await,
+        "users/confirm" => users::confirm(&call).await,
+        "users/touch" => users::touch(&call).await,
+        other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!(
+            "route {other} has no handler"
+        )))),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What handlers return: a finished response, or an error for the shared mapping.
+pub(crate) type Handled = Result<Response, ApiError>;
+
+/// `{"k": "v", ...}` of public meta; `{}` when there is none (REMP uses an object here).
+pub(crate) fn meta_object(meta: Vec<(String, String)>) -> Value {
+    Value::Object(
+        meta.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}

@@ -1,0 +1,304 @@
+//! The `crm-users` command line, and the composition root that builds the store, the services
+//! and the HTTP app from a validated config.
+
+use crate::api::{self, App};
+use crate::config::{Config, Overrides, RawConfig};
+use crate::domain::email::{DomainBlocklist, EmailValidator};
+use crate::service::{
+    Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes,
+};
+use crate::store::{Store, UserScan, sled::SledStore};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// A users service speaking the REMP CRM users API, with WebAssembly plugins.
+///
+/// Start it with `crm-users serve` (data in ./data, listening on 127.0.0.1:8080), create an API
+/// token for your backend with `crm-users api-token create --name backend --allow '*'`, and call
+/// e.g. POST /api/v1/users/create with `Authorization: Bearer <token>`.
+#[derive(Debug, Parser)]
+#[command(name = "crm-users", version, about, long_about)]
+pub struct Cli {
+    /// TOML config file (unknown keys are errors).
+    #[arg(long, global = true, env = "CRM_USERS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder [default: ./data].
+    #[arg(long, global = true, env = "CRM_USERS_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+        #[arg(long, env = "CRM_USERS_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Manage API tokens for servers calling the API.
+    #[command(name = "api-token", subcommand)]
+    ApiToken(ApiTokenCommand),
+    /// Manage users (REMP's user:add, user:disable, user:check-emails).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiTokenCommand {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+        /// '*' for every route, or a comma list of route names such as users/create,users/list.
+        #[arg(long, value_name = "ROUTES")]
+        allow: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id, or every active token with that name.
+    Revoke {
+        #[arg(value_name = "ID_OR_NAME")]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Add(AddUser),
+    /// Deactivate a user and sign them out everywhere.
+    Disable { email: String },
+    /// Run the email validators on one address, or on every active user.
+    CheckEmails { email: Option<String> },
+}
+
+#[derive(Debug, Args)]
+struct AddUser {
+    email: String,
+    /// At least 6 characters.
+    #[arg(long)]
+    password: String,
+    #[arg(long)]
+    first_name: Option<String>,
+    #[arg(long)]
+    last_name: Option<String>,
+    /// Give the user the admin role.
+    #[arg(long)]
+    admin: bool,
+    /// Create the user deactivated.
+    #[arg(long)]
+    inactive: bool,
+}
+
+/// Parse the command line, run the command, and turn failures into a one-line message.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("crm-users: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRM_USERS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let raw = match &cli.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::default(),
+    };
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let config = raw.validate(&Overrides {
+        listen,
+        data: cli.data.clone(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(config).await,
+            Command::ApiToken(cmd) => api_token(config, cmd).await,
+            Command::User(cmd) => user(config, cmd).await,
+        }
+    })
+}
+
+/// An open data folder: the lock that keeps a second process out, and the services over it.
+pub struct Opened {
+    _lock: File,
+    pub services: Services,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").finish_non_exhaustive()
+    }
+}
+
+/// Lock the data folder and build the services over it: the composition root.
+pub fn open(config: &Config) -> anyhow::Result<Opened> {
+    let lock = lock_data_folder(&config.data)?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data.join("sled"))?);
+    let email =
+        EmailValidator::new(DomainBlocklist::builtin().with_extra(&config.extra_blocked_domains));
+    let passwords = PasswordHasher::new(config.hash_cost, config.hash_workers);
+    let services = Services::new(store, passwords, email, config.service.clone());
+    Ok(Opened {
+        _lock: lock,
+        services,
+    })
+}
+
+/// Take the folder's lock file, so that a CLI command never writes under a running server.
+fn lock_data_folder(dir: &Path) -> anyhow::Result<File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the data folder {} is in use by a running crm-users server; stop it first, or do this through its HTTP API",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let opened = open(&config)?;
+    let services = opened.services.clone();
+    let app = App::new(services.clone(), config.api.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %config.data.display(), "crm-users ready");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    crate::server::run(listener, api::router(app), crate::server::shutdown_signal()).await?;
+    services.store.flush().await?;
+    drop(opened);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn api_token(config: Config, cmd: ApiTokenCommand) -> anyhow::Result<ExitCode> {
+    let opened = open(&config)?;
+    let services = &opened.services;
+    match cmd {
+        ApiTokenCommand::Create { name, allow } => {
+            let routes = parse_allowed_routes(&allow)?;
+            let (token, plain) = services.create_api_token(&name, routes).await?;
+            println!(
+                "created API token {} '{}' for {}",
+                token.id,
+                token.name,
+                token.allowed_routes.join(",")
+            );
+            println!("{plain}");
+        }
+        ApiTokenCommand::List => {
+            for t in services.store.api_tokens().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    if t.active { "active" } else { "revoked" },
+                    t.allowed_routes.join(","),
+                    t.created_at.to_rfc3339()
+                );
+            }
+        }
+        ApiTokenCommand::Revoke { token } => {
+            for t in services.revoke_api_token(&token).await? {
+                println!("revoked API token {} '{}'", t.id, t.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    let opened = open(&config)?;
+    let services = &opened.services;
+    match cmd {
+        UserCommand::Add(a) => {
+            let user = services
+                .add_account(NewAccount {
+                    email: a.email,
+                    password: a.password,
+                    first_name: a.first_name,
+                    last_name: a.last_name,
+                    admin: a.admin,
+                    active: !a.inactive,
+                })
+                .await?;
+            println!("created user {} {}", user.id, user.email);
+        }
+        UserCommand::Disable { email } => match services.disable_user(&email).await {
+            Ok(true) => println!("User {email} disabled"),
+            Ok(false) => println!("User {email} is already inactive"),
+            Err(crate::domain::Error::NotFound(_)) => {
+                eprintln!("User not found: {email}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        },
+        UserCommand::CheckEmails { email } => {
+            let emails = match email {
+                Some(e) => vec![e],
+                None => {
+                    let mut out = Vec::new();
+                    let mut scan = UserScan::default();
+                    loop {
+                        let page = services.store.scan_users(&scan, 1000).await?;
+                        let Some(last) = page.last() else { break };
+                        scan.after = Some(last.id);
+                        out.extend(page.into_iter().map(|u| u.email));
+                    }
+                    out
+                }
+            };
+            for e in emails {
+                match services.email.check(&e) {
+                    Ok(()) => println!("{e} VALID"),
+                    Err(why) => println!("{e} INVALID ({})", why.validator_name()),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,276 @@
+//! Configuration: a TOML file (unknown keys rejected), overridden by `CRM_USERS_*` environment
+//! variables and flags, validated once into [`Config`]. Everything after this sees valid values.
+
+use crate::api::ApiSettings;
+use crate::service::{LoginLimits, ServiceConfig, passwords::HashCost};
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the service listens when nothing says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where data lives when nothing says otherwise.
+pub const DEFAULT_DATA: &str = "./data";
+
+/// The config file as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (`127.0.0.1:0` picks a free port).
+    pub listen: Option<String>,
+    /// Data folder.
+    pub data: Option<PathBuf>,
+    /// Storage backend; only `sled` (embedded) is available in this build.
+    pub storage: Option<String>,
+    /// IANA zone dates are rendered in, e.g. `Europe/Bratislava`. Default `UTC`.
+    pub timezone: Option<String>,
+    /// Locale of users registered without one. Default `en_US`.
+    pub default_locale: Option<String>,
+    /// Largest request body in bytes. Default 1 MiB.
+    pub max_body_bytes: Option<usize>,
+    /// Trust `Client-IP` / `X-Forwarded-For` for the client address. Default false.
+    pub trust_forwarded_headers: Option<bool>,
+    #[serde(default)]
+    pub email: RawEmail,
+    #[serde(default)]
+    pub passwords: RawPasswords,
+    #[serde(default)]
+    pub login: RawLogin,
+}
+
+/// `[email]`: the built-in validator chain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    /// Domains rejected in addition to the shipped disposable-domain list.
+    #[serde(default)]
+    pub blocked_domains: Vec<String>,
+    /// A file of further domains to reject, one per line.
+    pub blocked_domains_file: Option<PathBuf>,
+}
+
+/// `[passwords]`: argon2id cost and the hashing pool.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasswords {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+    /// Concurrent hashes; default one per core.
+    pub workers: Option<usize>,
+}
+
+/// `[login]`: brute-force limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogin {
+    pub max_failures: Option<usize>,
+    pub failure_window_secs: Option<u64>,
+    pub max_guesses_per_hour: Option<usize>,
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub api: ApiSettings,
+    pub service: ServiceConfig,
+    pub hash_cost: HashCost,
+    pub hash_workers: usize,
+    pub extra_blocked_domains: Vec<String>,
+}
+
+impl RawConfig {
+    /// Read a config file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Apply overrides, fill defaults and check every value.
+    pub fn validate(self, overrides: &Overrides) -> anyhow::Result<Config> {
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(self.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("listen address '{listen_text}' is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        })?;
+        let data = overrides
+            .data
+            .clone()
+            .or(self.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        match self.storage.as_deref() {
+            None | Some("sled") => {}
+            Some(other) => bail!("storage '{other}' is not available in this build; use \"sled\""),
+        }
+        let timezone_name = self.timezone.unwrap_or_else(|| "UTC".into());
+        let timezone: chrono_tz::Tz = timezone_name.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "timezone '{timezone_name}' is not an IANA zone name (e.g. Europe/Bratislava)"
+            )
+        })?;
+        let max_body_bytes = self.max_body_bytes.unwrap_or(1024 * 1024);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            bail!("max_body_bytes must be between 1 KiB and 64 MiB");
+        }
+        let default_locale = self.default_locale.unwrap_or_else(|| "en_US".into());
+        if default_locale.is_empty() || default_locale.len() > 32 {
+            bail!("default_locale must be a locale such as en_US");
+        }
+
+        let cost = HashCost {
+            memory_kib: self
+                .passwords
+                .memory_kib
+                .unwrap_or(HashCost::OWASP.memory_kib),
+            iterations: self
+                .passwords
+                .iterations
+                .unwrap_or(HashCost::OWASP.iterations),
+            parallelism: self
+                .passwords
+                .parallelism
+                .unwrap_or(HashCost::OWASP.parallelism),
+        };
+        if !cost.meets_owasp() {
+            bail!(
+                "[passwords] must be at least OWASP's argon2id parameters (memory_kib >= {}, iterations >= {})",
+                HashCost::OWASP.memory_kib,
+                HashCost::OWASP.iterations
+            );
+        }
+        if cost.memory_kib > 1024 * 1024 || cost.iterations > 100 || cost.parallelism > 64 {
+            bail!(
+                "[passwords] parameters are too large (memory_kib <= 1048576, iterations <= 100, parallelism <= 64)"
+            );
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let hash_workers = self.passwords.workers.unwrap_or(cores);
+        if !(1..=256).contains(&hash_workers) {
+            bail!("[passwords] workers must be between 1 and 256");
+        }
+
+        let defaults = LoginLimits::default();
+        let login_limits = LoginLimits {
+            attempts: self.login.max_failures.unwrap_or(defaults.attempts),
+            window: self
+                .login
+                .failure_window_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.window),
+            max_guesses_per_hour: self
+                .login
+                .max_guesses_per_hour
+                .unwrap_or(defaults.max_guesses_per_hour),
+        };
+        if !(1..=1000).contains(&login_limits.attempts) {
+            bail!("[login] max_failures must be between 1 and 1000");
+        }
+        if !(1..=100).contains(&login_limits.max_guesses_per_hour) {
+            bail!("[login] max_guesses_per_hour must be between 1 and 100");
+        }
+
+        let mut extra_blocked_domains: Vec<String> = self
+            .email
+            .blocked_domains
+            .iter()
+            .map(|d| d.trim().to_lowercase())
+            .collect();
+        if let Some(file) = &self.email.blocked_domains_file {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "cannot read [email] blocked_domains_file {}",
+                    file.display()
+                )
+            })?;
+            extra_blocked_domains.extend(
+                text.lines()
+                    .map(|l| l.trim().to_lowercase())
+                    .filter(|l| !l.is_empty() && !l.starts_with('#')),
+            );
+        }
+
+        Ok(Config {
+            listen,
+            data,
+            api: ApiSettings {
+                timezone,
+                max_body_bytes,
+                trust_forwarded_headers: self.trust_forwarded_headers.unwrap_or(false),
+            },
+            service: ServiceConfig {
+                default_locale,
+                login_limits,
+            },
+            hash_cost: cost,
+            hash_workers,
+            extra_blocked_domains,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = RawConfig::default()
+            .validate(&Overrides::default())
+            .unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
+        assert_eq!(c.hash_cost, HashCost::OWASP);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = toml::from_str::<RawConfig>("listen = \"127.0.0.1:1\"\nlistne = 1").unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+        let err = toml::from_str::<RawConfig>("[login]\nmax_fails = 3").unwrap_err();
+        assert!(err.to_string().contains("max_fails"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_and_bad_values_are_explained() {
+        let raw: RawConfig =
+            toml::from_str("listen = \"127.0.0.1:1\"\ntimezone = \"Europe/Bratislava\"").unwrap();
+        let c = raw
+            .validate(&Overrides {
+                listen: Some("127.0.0.1:2".into()),
+                data: None,
+            })
+            .unwrap();
+        assert_eq!(c.listen.port(), 2);
+        let bad: RawConfig = toml::from_str("timezone = \"Mars/Olympus\"").unwrap();
+        assert!(
+            bad.validate(&Overrides::default())
+                .unwrap_err()
+                .to_string()
+                .contains("Mars/Olympus")
+        );
+        let weak: RawConfig = toml::from_str("[passwords]\nmemory_kib = 1024").unwrap();
+        assert!(
+            weak.validate(&Overrides::default())
+                .unwrap_err()
+                .to_string()
+                .contains("OWASP")
+        );
+    }
+}

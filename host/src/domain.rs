@@ -1,0 +1,21 @@
+//! Domain types and rules: users, tokens, meta, login attempts, events and the crate's error type.
+//! Nothing here knows about HTTP, storage layouts or plugins.
+
+pub mod attempt;
+pub mod email;
+pub mod error;
+pub mod event;
+pub mod meta;
+pub mod secret;
+pub mod token;
+pub mod user;
+
+pub use error::{Error, Result};
+
+/// Timestamps are UTC instants; the API layer renders them in the configured timezone.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current instant.
+pub fn now() -> Timestamp {
+    chrono::Utc::now()
+}

@@ -1,0 +1,23 @@
+//! crm-users: a users service that speaks the REMP CRM users API, stores data in embedded sled,
+//! and is extended at run time by WebAssembly plugins.
+//!
+//! # Layout
+//!
+//! Dependencies point left: each module uses only the ones before it.
+//!
+//! - [`domain`]: types and rules (users, tokens, meta, attempts, events, errors). No I/O.
+//! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
+//! - [`service`]: use cases (register, sign in, tokens, account changes), the event bus and the
+//!   password-hashing pool.
+//! - [`api`]: HTTP: REMP's routes in [`api::remp`], parameter parsing, error mapping.
+//! - [`config`]: the TOML config, validated into [`config::Config`].
+//! - [`server`]: `run(listener, app, shutdown)`.
+//! - [`cli`]: the `crm-users` command line and the composition root that wires it all.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod server;
+pub mod service;
+pub mod store;

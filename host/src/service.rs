@@ -1,0 +1,117 @@
+//! Use cases: registration, sign-in, tokens, account changes. Each takes domain values, works
+//! through the store, and publishes events once the change is durable. HTTP and byte layouts
+//! stay outside.
+
+pub mod accounts;
+pub mod auth;
+pub mod events;
+pub mod passwords;
+pub mod tokens;
+
+use crate::domain::{Result, email::EmailValidator, user::User};
+use crate::store::Store;
+use auth::Authenticator;
+use events::EventBus;
+use passwords::PasswordHasher;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// REMP's brute-force rule (`IpRateLimit`, `WrongPasswordRateLimit`), bounded per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Consecutive failed attempts that trigger the limit (REMP: 10).
+    pub attempts: usize,
+    /// How long the limit holds after the latest attempt (REMP: 10 s).
+    pub window: Duration,
+    /// Wrong passwords evaluated per account per hour at most, whatever the pace; REMP's rule
+    /// alone lets a patient attacker try 3,600 passwords an hour.
+    pub max_guesses_per_hour: usize,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            attempts: 10,
+            window: Duration::from_secs(10),
+            max_guesses_per_hour: 100,
+        }
+    }
+}
+
+/// Settings the use cases need; validated before they get here.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Locale for users registered without one.
+    pub default_locale: String,
+    pub login_limits: LoginLimits,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            default_locale: "en_US".into(),
+            login_limits: LoginLimits::default(),
+        }
+    }
+}
+
+/// Everything the use cases share. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub events: EventBus,
+    pub passwords: PasswordHasher,
+    pub email: Arc<EmailValidator>,
+    pub config: Arc<ServiceConfig>,
+    /// Authenticators in REMP's order: highest priority first.
+    authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        passwords: PasswordHasher,
+        email: EmailValidator,
+        config: ServiceConfig,
+    ) -> Self {
+        let mut authenticators: Vec<Arc<dyn Authenticator>> =
+            vec![Arc::new(auth::PasswordAuthenticator)];
+        authenticators.sort_by_key(|a| std::cmp::Reverse(a.priority()));
+        Services {
+            store,
+            events: EventBus::new(),
+            passwords,
+            email: Arc::new(email),
+            config: Arc::new(config),
+            authenticators: Arc::new(authenticators),
+        }
+    }
+
+    /// Whether the user is unclaimed (meta `unclaimed_user` truthy).
+    pub async fn is_unclaimed(&self, user: &User) -> Result<bool> {
+        Ok(self
+            .store
+            .meta_entry(user.id, crate::domain::meta::UNCLAIMED_USER)
+            .await?
+            .is_some_and(|m| crate::domain::meta::is_truthy(&m.value)))
+    }
+
+    /// The user's public meta as `(key, value)`, newest first (REMP sorts by `created_at DESC`).
+    pub async fn public_meta(&self, user_id: u64) -> Result<Vec<(String, String)>> {
+        let mut meta: Vec<_> = self
+            .store
+            .user_meta(user_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.is_public)
+            .collect();
+        meta.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(meta.into_iter().map(|m| (m.key, m.value)).collect())
+    }
+}

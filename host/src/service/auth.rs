@@ -1,0 +1,501 @@
+//! Who is calling: the authenticator chain for sign-ins (REMP's `UserAuthenticator`), the
+//! built-in password authenticator with its rate limits, and authorization of API tokens and
+//! user tokens (access token, then device token).
+
+use super::{Services, passwords::Verified};
+use crate::domain::{
+    Error, Result,
+    attempt::LoginStatus,
+    error::AuthReason,
+    event::DomainEvent,
+    now,
+    secret::{TokenDigest, looks_like_token},
+    token::{AccessToken, ApiToken, ClientInfo, DeviceToken},
+    user::User,
+};
+use crate::store::{Batch, Change, LoginAttemptDraft};
+use async_trait::async_trait;
+
+/// What a client offered to sign in with. Every authenticator sees all of it and decides for
+/// itself whether the credentials are its kind (REMP passes one array to every authenticator).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub autologin_token: Option<String>,
+    /// `api`, `api+<source>`, `web`, ... as REMP builds it.
+    pub source: String,
+}
+
+/// One link of the authenticator chain.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// Higher runs first (REMP: autologin token 800, password 500, access token 200).
+    fn priority(&self) -> i32;
+    /// Whether a successful sign-in through this authenticator issues a new access token.
+    fn regenerates_token(&self) -> bool {
+        true
+    }
+    /// `Ok(None)`: not my credentials. `Err(Error::Auth{..})`: my credentials, refused.
+    async fn authenticate(
+        &self,
+        svc: &Services,
+        creds: &Credentials,
+        client: &ClientInfo,
+    ) -> Result<Option<User>>;
+}
+
+/// REMP's `UsersAuthenticator`: email and password, with both brute-force limits.
+#[derive(Debug)]
+pub struct PasswordAuthenticator;
+
+const TOO_MANY_ATTEMPTS: &str = "Too many unsuccessful login attempts. Try it later.";
+
+#[async_trait]
+impl Authenticator for PasswordAuthenticator {
+    fn priority(&self) -> i32 {
+        500
+    }
+
+    async fn authenticate(
+        &self,
+        svc: &Services,
+        creds: &Credentials,
+        client: &ClientInfo,
+    ) -> Result<Option<User>> {
+        let (Some(email), Some(password)) = (&creds.username, &creds.password) else {
+            return Ok(None);
+        };
+        svc.check_password(email, password, &creds.source, client)
+            .await
+            .map(Some)
+    }
+}
+
+/// Who tried to sign in, how and from where: what every login attempt records.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptOf<'a> {
+    pub email: &'a str,
+    pub source: &'a str,
+    pub client: &'a ClientInfo,
+}
+
+/// A successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// The new access token's plain text, when the authenticator issues one.
+    pub access_token: Option<String>,
+}
+
+/// Who a user token stands for (REMP's `UserTokenAuthorization`).
+#[derive(Debug, Clone)]
+pub struct UserAuthorization {
+    /// The access token used, or every access token paired with the device token used.
+    pub access_tokens: Vec<AccessToken>,
+    /// Distinct users of those tokens, in token order.
+    pub users: Vec<User>,
+    pub device: Option<DeviceToken>,
+}
+
+/// Why a token was refused: REMP's message after `Not authorized: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unauthorized(pub String);
+
+/// Split an Authorization header into its token: exactly two space-separated parts, the first
+/// `Bearer` in any case.
+pub fn parse_bearer(header: Option<&str>) -> std::result::Result<&str, Unauthorized> {
+    let header = header
+        .ok_or_else(|| Unauthorized("Authorization header HTTP_Authorization is not set".into()))?;
+    let parts: Vec<&str> = header.split(' ').collect();
+    match parts.as_slice() {
+        [scheme, token] if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Ok(token),
+        _ => Err(Unauthorized(
+            "Authorization header contains invalid structure".into(),
+        )),
+    }
+}
+
+impl Services {
+    /// Run the authenticator chain with REMP's semantics, then issue the token.
+    pub async fn sign_in(&self, creds: &Credentials, client: &ClientInfo) -> Result<SignedIn> {
+        let mut first_failure: Option<Error> = None;
+        let mut winner = None;
+        for authenticator in self.authenticators.iter() {
+            match authenticator.authenticate(self, creds, client).await {
+                Ok(Some(user)) => {
+                    // An unclaimed user never signs in; REMP treats it as "not mine".
+                    if self.is_unclaimed(&user).await? {
+                        continue;
+                    }
+                    winner = Some((user, authenticator.regenerates_token()));
+                    break;
+                }
+                Ok(None) => {}
+                Err(
+                    e @ Error::Auth {
+                        reason: AuthReason::RateLimited,
+                        ..
+                    },
+                ) => return Err(e),
+                Err(e @ Error::Auth { .. }) => {
+                    first_failure.get_or_insert(e);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let Some((user, regenerate)) = winner else {
+            return Err(
+                first_failure.unwrap_or_else(|| Error::auth(AuthReason::IdentityNotFound, ""))
+            );
+        };
+        self.events.publish(DomainEvent::UserSignIn {
+            user_id: user.id,
+            source: creds.source.clone(),
+            regenerate_token: regenerate,
+        });
+        if !regenerate {
+            return Ok(SignedIn {
+                user,
+                access_token: None,
+            });
+        }
+        let (user, token) = self
+            .issue_sign_in_token(user, &creds.source, client)
+            .await?;
+        Ok(SignedIn {
+            user,
+            access_token: Some(token),
+        })
+    }
+
+    /// REMP's `SignEventHandler`: a new access token plus `current_sign_in_at/ip`, together.
+    async fn issue_sign_in_token(
+        &self,
+        mut user: User,
+        source: &str,
+        client: &ClientInfo,
+    ) -> Result<(User, String)> {
+        if user.is_deleted() {
+            return Err(Error::auth(
+                AuthReason::IdentityNotFound,
+                "Account is disabled.",
+            ));
+        }
+        let token = crate::domain::secret::new_token()?;
+        user.current_sign_in_at = Some(now());
+        user.current_sign_in_ip = Some(client.ip.clone());
+        let mut batch = Batch::new();
+        batch.push(Change::InsertAccessToken(crate::store::AccessTokenDraft {
+            digest: token.digest,
+            user_id: user.id,
+            device_token_id: None,
+            source: Some(source.to_owned()),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        }));
+        batch.push(Change::PutUser(Box::new(user.clone())));
+        let applied = self.store.apply(batch).await?;
+        if let Some(t) = applied.access_tokens().next() {
+            self.events.publish(DomainEvent::NewAccessToken {
+                user_id: user.id,
+                token_id: t.id,
+            });
+        }
+        Ok((user, token.plain))
+    }
+
+    /// REMP's `UsernameAuthenticator::process`: checks in REMP's order, each failure recorded
+    /// as a login attempt. `source` decides `ok` versus `api_ok`.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        source: &str,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        let attempt = AttemptOf {
+            email,
+            source,
+            client,
+        };
+        if self.ip_is_limited(&client.ip).await? {
+            self.record_login_attempt(
+                &attempt,
+                None,
+                LoginStatus::RateLimitExceeded,
+                Some(TOO_MANY_ATTEMPTS),
+            )
+            .await?;
+            return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
+        }
+        let Some(user) = self
+            .store
+            .user_by_email(email)
+            .await?
+            .filter(|u| !u.is_deleted())
+        else {
+            self.record_login_attempt(
+                &attempt,
+                None,
+                LoginStatus::NotFoundEmail,
+                Some("Invalid email."),
+            )
+            .await?;
+            return Err(Error::auth(AuthReason::IdentityNotFound, "Invalid email."));
+        };
+        if self.is_unclaimed(&user).await? {
+            self.record_login_attempt(
+                &attempt,
+                Some(&user),
+                LoginStatus::UnclaimedUser,
+                Some("Account is unclaimed."),
+            )
+            .await?;
+            return Err(Error::auth(
+                AuthReason::NotApproved,
+                "Account is unclaimed.",
+            ));
+        }
+        if self.user_is_limited(&user).await? {
+            self.record_login_attempt(
+                &attempt,
+                Some(&user),
+                LoginStatus::RateLimitExceeded,
+                Some(TOO_MANY_ATTEMPTS),
+            )
+            .await?;
+            return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
+        }
+        let verified = if password.len() > crate::domain::user::MAX_PASSWORD_LEN {
+            Verified::No
+        } else {
+            self.passwords.verify(password, &user.password_hash).await?
+        };
+        if verified == Verified::No {
+            self.record_login_attempt(
+                &attempt,
+                Some(&user),
+                LoginStatus::WrongPass,
+                Some("Invalid password."),
+            )
+            .await?;
+            return Err(Error::auth(
+                AuthReason::InvalidCredential,
+                "Invalid password.",
+            ));
+        }
+        if !user.active {
+            self.record_login_attempt(
+                &attempt,
+                Some(&user),
+                LoginStatus::InactiveUser,
+                Some("Account is disabled."),
+            )
+            .await?;
+            return Err(Error::auth(
+                AuthReason::IdentityNotFound,
+                "Account is disabled.",
+            ));
+        }
+        let user = if verified == Verified::YesRehash {
+            self.rehash(user, password).await?
+        } else {
+            user
+        };
+        let status = if source.starts_with("ap") {
+            LoginStatus::ApiOk
+        } else {
+            LoginStatus::Ok
+        };
+        self.record_login_attempt(&attempt, Some(&user), status, None)
+            .await?;
+        Ok(user)
+    }
+
+    async fn rehash(&self, mut user: User, password: &str) -> Result<User> {
+        user.password_hash = self.passwords.hash(password).await?;
+        self.store
+            .apply(Batch(vec![Change::PutUser(Box::new(user.clone()))]))
+            .await?;
+        Ok(user)
+    }
+
+    /// Store a login attempt and publish it (REMP's `LoginAttemptEvent` and its handler).
+    pub async fn record_login_attempt(
+        &self,
+        of: &AttemptOf<'_>,
+        user: Option<&User>,
+        status: LoginStatus,
+        message: Option<&str>,
+    ) -> Result<()> {
+        let AttemptOf {
+            email,
+            source,
+            client,
+        } = *of;
+        let draft = LoginAttemptDraft {
+            user_id: user.map(|u| u.id),
+            email: email
+                .chars()
+                .take(crate::domain::user::MAX_EMAIL_LEN)
+                .collect(),
+            status,
+            source: source.to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            message: message.map(str::to_owned),
+        };
+        self.store
+            .apply(Batch(vec![Change::InsertLoginAttempt(draft.clone())]))
+            .await?;
+        self.events.publish(DomainEvent::LoginAttempt {
+            user_id: draft.user_id,
+            email: draft.email,
+            source: draft.source,
+            status: status.as_str().to_owned(),
+            message: draft.message,
+        });
+        if let (true, Some(user)) = (status.is_ok(), user) {
+            self.events.publish(DomainEvent::UserLastAccess {
+                user_id: user.id,
+                source: Some(source.to_owned()),
+                user_agent: client.user_agent.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// REMP's rule over the latest attempts: limited when the last `attempts` all failed and
+    /// the newest is within the window.
+    fn limited(&self, marks: &[crate::domain::attempt::AttemptMark]) -> bool {
+        let limits = self.config.login_limits;
+        if marks.len() < limits.attempts || marks.iter().any(|m| m.ok) {
+            return false;
+        }
+        let window = chrono::Duration::from_std(limits.window).unwrap_or(chrono::Duration::MAX);
+        marks
+            .first()
+            .is_some_and(|newest| newest.at > now() - window)
+    }
+
+    async fn ip_is_limited(&self, ip: &str) -> Result<bool> {
+        let marks = self
+            .store
+            .recent_attempts_by_ip(ip, self.config.login_limits.attempts)
+            .await?;
+        Ok(self.limited(&marks))
+    }
+
+    async fn user_is_limited(&self, user: &User) -> Result<bool> {
+        let limits = self.config.login_limits;
+        let marks = self
+            .store
+            .recent_attempts_by_user(user.id, limits.attempts)
+            .await?;
+        if self.limited(&marks) {
+            return Ok(true);
+        }
+        let hour_ago = now() - chrono::Duration::hours(1);
+        let guesses = self
+            .store
+            .wrong_passwords_since(user.id, hour_ago, limits.max_guesses_per_hour)
+            .await?;
+        Ok(guesses >= limits.max_guesses_per_hour)
+    }
+
+    /// Authorize an API token for a route (REMP's `BearerTokenAuthorization`).
+    pub async fn authorize_api_token(
+        &self,
+        header: Option<&str>,
+        route: &str,
+    ) -> Result<std::result::Result<ApiToken, Unauthorized>> {
+        let token = match parse_bearer(header) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let found = if looks_like_token(token) {
+            self.store.api_token(&TokenDigest::of(token)).await?
+        } else {
+            None
+        };
+        Ok(match found {
+            None => Err(Unauthorized("Token doesn't exists".into())),
+            Some(t) if !t.active => Err(Unauthorized("Token isn't active".into())),
+            Some(t) if !t.allows(route) => Err(Unauthorized(format!(
+                "Token has no access to resource [{route}]"
+            ))),
+            Some(t) => Ok(t),
+        })
+    }
+
+    /// Authorize a user token: an access token, else a device token standing for the access
+    /// tokens paired with it (REMP's `UserTokenAuthorization`).
+    pub async fn authorize_user_token(
+        &self,
+        header: Option<&str>,
+    ) -> Result<std::result::Result<UserAuthorization, Unauthorized>> {
+        let token = match parse_bearer(header) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        if !looks_like_token(token) {
+            return Ok(Err(Unauthorized("Device token doesn't exist".into())));
+        }
+        let digest = TokenDigest::of(token);
+        if let Some(access) = self.store.access_token(&digest).await? {
+            return Ok(match self.store.user(access.user_id).await? {
+                Some(user) => Ok(UserAuthorization {
+                    access_tokens: vec![access],
+                    users: vec![user],
+                    device: None,
+                }),
+                None => Err(Unauthorized("Device token doesn't exist".into())),
+            });
+        }
+        let Some(device) = self.store.device_token(&digest).await? else {
+            return Ok(Err(Unauthorized("Device token doesn't exist".into())));
+        };
+        let access_tokens = self.store.access_tokens_of_device(device.id).await?;
+        let mut users: Vec<User> = Vec::new();
+        for t in &access_tokens {
+            if users.iter().all(|u| u.id != t.user_id) {
+                if let Some(u) = self.store.user(t.user_id).await? {
+                    users.push(u);
+                }
+            }
+        }
+        self.store
+            .apply(Batch(vec![Change::TouchDeviceToken { digest, at: now() }]))
+            .await?;
+        Ok(Ok(UserAuthorization {
+            access_tokens,
+            users,
+            device: Some(device),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing_follows_remp_with_the_scheme_checked() {
+        assert_eq!(parse_bearer(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(parse_bearer(Some("bEARER abc")), Ok("abc"));
+        let invalid = Err(Unauthorized(
+            "Authorization header contains invalid structure".into(),
+        ));
+        assert_eq!(parse_bearer(Some("Bearer")), invalid);
+        assert_eq!(parse_bearer(Some("Bearer a b")), invalid);
+        assert_eq!(parse_bearer(Some("Basic abc")), invalid);
+        assert_eq!(parse_bearer(Some("Bearer ")), invalid);
+        assert_eq!(
+            parse_bearer(None),
+            Err(Unauthorized(
+                "Authorization header HTTP_Authorization is not set".into()
+            ))
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! Password hashing with argon2id on a bounded pool off the async workers, so that cheap
+//! requests keep their latency while logins queue for the CPU.
+//!
+//! At most `workers` hashes run at once (one per core by default); at most `MAX_QUEUED`
+//! requests wait behind them, and the rest are refused at once with `Busy` rather than piling
+//! up memory (each hash takes 19 MiB).
+
+use crate::domain::{Error, Result};
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+};
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+use tokio::sync::Semaphore;
+
+/// Requests that may wait for a hashing slot. Beyond this a login storm is shed with 503s
+/// instead of queueing minutes of work.
+const MAX_QUEUED: usize = 1024;
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    /// Memory in KiB (OWASP minimum for argon2id: 19 MiB).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl HashCost {
+    /// OWASP's recommended argon2id parameters: m=19 MiB, t=2, p=1.
+    pub const OWASP: HashCost = HashCost {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// Whether these parameters are at least OWASP's.
+    pub fn meets_owasp(&self) -> bool {
+        self.memory_kib >= Self::OWASP.memory_kib
+            && self.iterations >= Self::OWASP.iterations
+            && self.parallelism >= 1
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("argon2 parameters: {e}")))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password, or a stored value that is no hash at all (e.g. `GDPR Removal`).
+    No,
+    Yes,
+    /// Correct, but the hash should be replaced (older algorithm or weaker parameters).
+    YesRehash,
+}
+
+/// The bounded hashing pool.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    cost: HashCost,
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl PasswordHasher {
+    pub fn new(cost: HashCost, workers: usize) -> Self {
+        PasswordHasher {
+            cost,
+            slots: Arc::new(Semaphore::new(workers.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Requests currently waiting for a hashing slot.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy(
+                "Too many sign-ins at once; try again shortly".into(),
+            ));
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = permit.map_err(|e| Error::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("password worker failed: {e}")))?
+    }
+
+    /// Hash a password to a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        let cost = self.cost;
+        self.run(move || hash_now(cost, &password)).await
+    }
+
+    /// Check a password against a stored hash.
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified> {
+        if PasswordHash::new(stored).is_err() {
+            // Not a hash we can check (anonymized user, empty column): never verifies, and
+            // costs no hashing slot.
+            return Ok(Verified::No);
+        }
+        let (password, stored, cost) = (password.to_owned(), stored.to_owned(), self.cost);
+        self.run(move || verify_now(cost, &password, &stored)).await
+    }
+}
+
+fn hash_now(cost: HashCost, password: &str) -> Result<String> {
+    let hash = cost
+        .argon2()?
+        .hash_password(password.as_bytes())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))?;
+    Ok(hash.to_string())
+}
+
+fn verify_now(cost: HashCost, password: &str, stored: &str) -> Result<Verified> {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Ok(Verified::No);
+    };
+    // Argon2 reads its parameters from the PHC string; the configured cost only decides
+    // whether the hash is due for an upgrade.
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Ok(Verified::No);
+    }
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            p.m_cost() >= cost.memory_kib
+                && p.t_cost() >= cost.iterations
+                && p.p_cost() >= cost.parallelism
+        });
+    Ok(if current {
+        Verified::Yes
+    } else {
+        Verified::YesRehash
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_weaker_hashes_ask_for_rehash() {
+        let weak = PasswordHasher::new(
+            HashCost {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            2,
+        );
+        let strong = PasswordHasher::new(HashCost::OWASP, 2);
+        let h = weak.hash("secret123").await.unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert_eq!(weak.verify("secret123", &h).await.unwrap(), Verified::Yes);
+        assert_eq!(weak.verify("wrong", &h).await.unwrap(), Verified::No);
+        assert_eq!(
+            strong.verify("secret123", &h).await.unwrap(),
+            Verified::YesRehash
+        );
+        assert_eq!(
+            strong.verify("GDPR Removal", "GDPR Removal").await.unwrap(),
+            Verified::No
+        );
+    }
+}

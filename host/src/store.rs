@@ -1,0 +1,248 @@
+//! Persistence behind one repository trait, so the service layer never sees a byte layout.
+//! `sled` is the embedded default; a PostgreSQL backend implements the same trait.
+//!
+//! Reads are typed methods. Writes go through [`Store::apply`], which takes a [`Batch`] of
+//! changes and applies all of them or none, with every secondary index updated in the same
+//! transaction, and returns only once the batch is durable on disk.
+
+pub mod sled;
+
+use crate::domain::{
+    Result, Timestamp,
+    attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
+    meta::MetaEntry,
+    secret::TokenDigest,
+    token::{AccessToken, ApiToken, DeviceToken},
+    user::{NewUser, User, UserId},
+};
+use async_trait::async_trait;
+
+/// Version of the stored layout; a store written by another version is refused at open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A new access token, before the store gives it an id.
+#[derive(Debug, Clone)]
+pub struct AccessTokenDraft {
+    pub digest: TokenDigest,
+    pub user_id: UserId,
+    pub device_token_id: Option<u64>,
+    pub source: Option<String>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A new login attempt, before the store gives it an id.
+#[derive(Debug, Clone)]
+pub struct LoginAttemptDraft {
+    pub user_id: Option<UserId>,
+    pub email: String,
+    pub status: LoginStatus,
+    pub source: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub message: Option<String>,
+}
+
+/// One change in a [`Batch`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Replace an existing user; the email index follows. Fails with `email_taken` when the new
+    /// email belongs to another user.
+    PutUser(Box<User>),
+    PutMeta {
+        user_id: UserId,
+        key: String,
+        value: String,
+        is_public: bool,
+    },
+    /// Delete the entry for `key`, only when its value equals `value` if one is given.
+    DeleteMeta {
+        user_id: UserId,
+        key: String,
+        value: Option<String>,
+    },
+    /// Delete every public meta entry of the user.
+    DeletePublicMeta {
+        user_id: UserId,
+    },
+    InsertAccessToken(AccessTokenDraft),
+    DeleteAccessToken(TokenDigest),
+    /// Pair an access token with a device token, or unpair it (`None`).
+    PairAccessToken {
+        access: TokenDigest,
+        device_token_id: Option<u64>,
+    },
+    InsertDeviceToken {
+        digest: TokenDigest,
+        device_id: String,
+    },
+    TouchDeviceToken {
+        digest: TokenDigest,
+        at: Timestamp,
+    },
+    InsertLoginAttempt(LoginAttemptDraft),
+    DeleteLoginAttemptsOf {
+        user_id: UserId,
+    },
+    InsertRegistrationAttempt {
+        user_id: Option<UserId>,
+        email: String,
+        status: RegistrationStatus,
+        source: Option<String>,
+        ip: String,
+        user_agent: String,
+    },
+    InsertPasswordChange {
+        user_id: UserId,
+        kind: PasswordChangeKind,
+        from_hash: String,
+        to_hash: String,
+    },
+    InsertApiToken {
+        digest: TokenDigest,
+        name: String,
+        allowed_routes: Vec<String>,
+    },
+    SetApiTokenActive {
+        id: u64,
+        active: bool,
+    },
+    RememberIdempotencyKey {
+        scope: String,
+        key: String,
+    },
+}
+
+/// Changes applied together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Batch(pub Vec<Change>);
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch(Vec::new())
+    }
+    pub fn push(&mut self, change: Change) -> &mut Self {
+        self.0.push(change);
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a batch created, in the order of its inserts.
+#[derive(Debug, Clone)]
+pub enum Created {
+    AccessToken(AccessToken),
+    DeviceToken(DeviceToken),
+    LoginAttempt(LoginAttempt),
+    ApiToken(ApiToken),
+    /// Inserts whose record the caller does not need back (audit rows).
+    Row(u64),
+}
+
+/// Results of [`Store::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub created: Vec<Created>,
+    /// Access tokens removed by `DeleteAccessToken` (absent ones are skipped).
+    pub removed_access_tokens: Vec<AccessToken>,
+    /// Whether any `DeleteMeta`/`DeletePublicMeta` removed an entry.
+    pub meta_deleted: bool,
+}
+
+impl Applied {
+    pub fn access_tokens(&self) -> impl Iterator<Item = &AccessToken> {
+        self.created.iter().filter_map(|c| match c {
+            Created::AccessToken(t) => Some(t),
+            _ => None,
+        })
+    }
+    pub fn device_token(&self) -> Option<&DeviceToken> {
+        self.created.iter().find_map(|c| match c {
+            Created::DeviceToken(t) => Some(t),
+            _ => None,
+        })
+    }
+    pub fn api_token(&self) -> Option<&ApiToken> {
+        self.created.iter().find_map(|c| match c {
+            Created::ApiToken(t) => Some(t),
+            _ => None,
+        })
+    }
+}
+
+/// A filter for listing users in id order.
+#[derive(Debug, Clone, Default)]
+pub struct UserScan {
+    /// Start after this id (keyset paging).
+    pub after: Option<UserId>,
+    pub include_inactive: bool,
+    pub include_deleted: bool,
+}
+
+/// The repository every backend implements.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Create a user with its meta and, optionally, its first access token, atomically.
+    /// Fails with `email_taken` when the email (compared case-insensitively) exists.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        meta: Vec<(String, String, bool)>,
+        token: Option<AccessTokenDraft>,
+    ) -> Result<(User, Option<AccessToken>)>;
+
+    /// Apply a batch atomically and durably.
+    async fn apply(&self, batch: Batch) -> Result<Applied>;
+
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Users in id order, filtered, at most `limit`.
+    async fn scan_users(&self, scan: &UserScan, limit: usize) -> Result<Vec<User>>;
+    /// How many users match the scan's filters (ignoring `after`).
+    async fn count_users(&self, scan: &UserScan) -> Result<u64>;
+
+    async fn user_meta(&self, user_id: UserId) -> Result<Vec<MetaEntry>>;
+    async fn meta_entry(&self, user_id: UserId, key: &str) -> Result<Option<MetaEntry>>;
+    /// `(user_id, value)` of every entry with `key` (and `value`, when given).
+    async fn users_with_meta(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<(UserId, String)>>;
+
+    async fn access_token(&self, digest: &TokenDigest) -> Result<Option<AccessToken>>;
+    async fn access_tokens_of_user(&self, user_id: UserId) -> Result<Vec<AccessToken>>;
+    async fn access_tokens_of_device(&self, device_token_id: u64) -> Result<Vec<AccessToken>>;
+    async fn device_token(&self, digest: &TokenDigest) -> Result<Option<DeviceToken>>;
+
+    /// The latest `n` attempts from `ip`, newest first.
+    async fn recent_attempts_by_ip(&self, ip: &str, n: usize) -> Result<Vec<AttemptMark>>;
+    /// The latest `n` attempts for the user, newest first.
+    async fn recent_attempts_by_user(&self, user_id: UserId, n: usize) -> Result<Vec<AttemptMark>>;
+    /// Wrong-password attempts for the user since `since`, counting at most `cap`.
+    async fn wrong_passwords_since(
+        &self,
+        user_id: UserId,
+        since: Timestamp,
+        cap: usize,
+    ) -> Result<usize>;
+    /// The user's login attempts, newest first.
+    async fn login_attempts_of_user(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<LoginAttempt>>;
+
+    async fn api_token(&self, digest: &TokenDigest) -> Result<Option<ApiToken>>;
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
+
+    async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool>;
+
+    /// A 32-byte server secret by name, created on first use and kept.
+    async fn server_secret(&self, name: &str) -> Result<[u8; 32]>;
+
+    /// Make everything written so far durable (used at shutdown).
+    async fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,1054 @@
+//! The embedded sled backend. This file alone knows the key layout:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `users` | id (u64 BE) | User JSON |
+//! | `users_by_email` | lowercased email | id |
+//! | `users_by_uuid` | uuid | id |
+//! | `meta` | user id ++ key | MetaEntry JSON |
+//! | `meta_by_key` | len-prefixed key ++ len-prefixed value ++ user id | empty |
+//! | `access_tokens` | digest | AccessToken JSON |
+//! | `access_by_user` | user id ++ token id | digest |
+//! | `access_by_device` | device token id ++ token id | digest |
+//! | `device_tokens` | digest | DeviceToken JSON |
+//! | `device_by_id` | id | digest |
+//! | `login_attempts` | id | LoginAttempt JSON |
+//! | `attempts_by_ip` | len-prefixed ip ++ attempt id | mark (ms BE ++ ok byte) |
+//! | `attempts_by_user` | user id ++ attempt id | mark |
+//! | `wrong_pass_by_user` | user id ++ ms ++ attempt id | empty |
+//! | `registration_attempts`, `password_changes` | id | JSON |
+//! | `api_tokens` | digest | ApiToken JSON; `api_tokens_by_id`: id → digest |
+//! | `idempotency` | scope NUL key | ms |
+//! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
+//!
+//! Every write runs in one sled transaction over all trees and is flushed before `apply`
+//! returns; concurrent flushes share one fsync, which is sled's group commit.
+
+use super::{AccessTokenDraft, Applied, Batch, Change, Created, SCHEMA_VERSION, Store, UserScan};
+use crate::domain::{
+    Error, Result, Timestamp,
+    attempt::{AttemptMark, LoginAttempt, PasswordChange, RegistrationAttempt},
+    meta::MetaEntry,
+    now,
+    secret::TokenDigest,
+    token::{AccessToken, ApiToken, DeviceToken},
+    user::{NewUser, User, UserId, email_key},
+};
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::path::Path;
+
+/// sled's page cache. The default (1 GiB) is more than a users service on a small host should
+/// take; hot data (tokens, users) fits easily in this.
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The trees, in the order they are passed to transactions.
+const TREES: [&str; 20] = [
+    "users",
+    "users_by_email",
+    "users_by_uuid",
+    "meta",
+    "meta_by_key",
+    "access_tokens",
+    "access_by_user",
+    "access_by_device",
+    "device_tokens",
+    "device_by_id",
+    "login_attempts",
+    "attempts_by_ip",
+    "attempts_by_user",
+    "wrong_pass_by_user",
+    "registration_attempts",
+    "password_changes",
+    "api_tokens",
+    "api_tokens_by_id",
+    "idempotency",
+    "system",
+];
+
+/// Named handles to the trees (plain or transactional).
+struct Trees<T> {
+    users: T,
+    users_by_email: T,
+    users_by_uuid: T,
+    meta: T,
+    meta_by_key: T,
+    access_tokens: T,
+    access_by_user: T,
+    access_by_device: T,
+    device_tokens: T,
+    device_by_id: T,
+    login_attempts: T,
+    attempts_by_ip: T,
+    attempts_by_user: T,
+    wrong_pass_by_user: T,
+    registration_attempts: T,
+    password_changes: T,
+    api_tokens: T,
+    api_tokens_by_id: T,
+    idempotency: T,
+    system: T,
+}
+
+impl<T: Clone> Trees<T> {
+    fn from_slice(t: &[T]) -> Self {
+        Trees {
+            users: t[0].clone(),
+            users_by_email: t[1].clone(),
+            users_by_uuid: t[2].clone(),
+            meta: t[3].clone(),
+            meta_by_key: t[4].clone(),
+            access_tokens: t[5].clone(),
+            access_by_user: t[6].clone(),
+            access_by_device: t[7].clone(),
+            device_tokens: t[8].clone(),
+            device_by_id: t[9].clone(),
+            login_attempts: t[10].clone(),
+            attempts_by_ip: t[11].clone(),
+            attempts_by_user: t[12].clone(),
+            wrong_pass_by_user: t[13].clone(),
+            registration_attempts: t[14].clone(),
+            password_changes: t[15].clone(),
+            api_tokens: t[16].clone(),
+            api_tokens_by_id: t[17].clone(),
+            idempotency: t[18].clone(),
+            system: t[19].clone(),
+        }
+    }
+}
+
+/// The sled-backed store.
+pub struct SledStore {
+    db: sled::Db,
+    all: Vec<sled::Tree>,
+    t: Trees<sled::Tree>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn to_json<T: Serialize>(v: &T) -> TxResult<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| ConflictableTransactionError::Abort(Error::storage(e)))
+}
+
+fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Storage(anyhow::anyhow!("corrupt record: {e}")))
+}
+
+fn tx_from_json<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
+    from_json(bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+fn be(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn id_of(bytes: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt id of {} bytes", bytes.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn tail_id(key: &[u8]) -> Result<u64> {
+    key.len()
+        .checked_sub(8)
+        .map(|at| &key[at..])
+        .ok_or_else(|| Error::Storage(anyhow::anyhow!("corrupt index key")))
+        .and_then(id_of)
+}
+
+fn concat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// A length-prefixed field, so that prefixes of composite keys are unambiguous.
+fn lp(field: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + field.len());
+    out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+    out
+}
+
+fn mark_bytes(at: Timestamp, ok: bool) -> [u8; 9] {
+    let mut out = [0u8; 9];
+    out[..8].copy_from_slice(&at.timestamp_millis().to_be_bytes());
+    out[8] = ok as u8;
+    out
+}
+
+fn mark_of(bytes: &[u8]) -> Result<AttemptMark> {
+    if bytes.len() != 9 {
+        return Err(Error::Storage(anyhow::anyhow!("corrupt attempt mark")));
+    }
+    let mut ms = [0u8; 8];
+    ms.copy_from_slice(&bytes[..8]);
+    let at = chrono::DateTime::from_timestamp_millis(i64::from_be_bytes(ms))
+        .ok_or_else(|| Error::Storage(anyhow::anyhow!("corrupt attempt time")))?;
+    Ok(AttemptMark {
+        at,
+        ok: bytes[8] == 1,
+    })
+}
+
+fn millis_key(at: Timestamp) -> [u8; 8] {
+    // Times before 1970 never occur here; clamp so the key order stays the time order.
+    (at.timestamp_millis().max(0) as u64).to_be_bytes()
+}
+
+fn meta_key(user_id: UserId, key: &str) -> Vec<u8> {
+    concat(&[&be(user_id), key.as_bytes()])
+}
+
+fn meta_index_key(key: &str, value: &str, user_id: UserId) -> Vec<u8> {
+    concat(&[&lp(key), &lp(value), &be(user_id)])
+}
+
+/// Next value of a named sequence, inside the transaction.
+fn next_id(system: &TransactionalTree, kind: &str) -> TxResult<u64> {
+    let key = format!("seq/{kind}");
+    let current = match system.get(key.as_bytes())? {
+        Some(v) => id_of(&v).map_err(ConflictableTransactionError::Abort)?,
+        None => 0,
+    };
+    let next = current + 1;
+    system.insert(key.as_bytes(), &be(next))?;
+    Ok(next)
+}
+
+impl SledStore {
+    /// Open (or create) the store in `dir`. Refuses a store of another schema version, and a
+    /// folder that sled cannot read, with a message that says so.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .with_context(|| format!("cannot open the sled store in {}", dir.display()))?;
+        let all = TREES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context("cannot open the store's trees")?;
+        let t = Trees::from_slice(&all);
+        match t.system.get("schema_version")? {
+            None => {
+                // A new store, or one from before the version key existed: a folder holding
+                // users but no version is not ours to guess about.
+                if !t.users.is_empty() {
+                    anyhow::bail!(
+                        "{} holds data without a schema version; refusing to open it",
+                        dir.display()
+                    );
+                }
+                t.system
+                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let version = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| {
+                        anyhow::anyhow!("the schema version in {} is corrupt", dir.display())
+                    })?;
+                if version != SCHEMA_VERSION {
+                    anyhow::bail!(
+                        "{} holds schema version {version}; this build reads version {SCHEMA_VERSION}",
+                        dir.display()
+                    );
+                }
+            }
+        }
+        Ok(SledStore { db, all, t })
+    }
+
+    async fn durable(&self) -> Result<()> {
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(Error::storage)
+    }
+
+    /// Run `f` in one transaction over every tree, then flush.
+    async fn write<A>(&self, f: impl Fn(&Trees<TransactionalTree>) -> TxResult<A>) -> Result<A> {
+        let result = self
+            .all
+            .as_slice()
+            .transaction(|view| f(&Trees::from_slice(view)));
+        let value = match result {
+            Ok(v) => v,
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(Error::storage(e)),
+        };
+        self.durable().await?;
+        Ok(value)
+    }
+
+    fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+        match tree.get(key).map_err(Error::storage)? {
+            Some(v) => Ok(Some(from_json(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records pointed to by digests in an index, in index order.
+    fn tokens_by_index(&self, index: &sled::Tree, prefix: &[u8]) -> Result<Vec<AccessToken>> {
+        let mut out = Vec::new();
+        for item in index.scan_prefix(prefix) {
+            let (_, digest) = item.map_err(Error::storage)?;
+            if let Some(t) = Self::get_json::<AccessToken>(&self.t.access_tokens, &digest)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn insert_access_token(
+    t: &Trees<TransactionalTree>,
+    d: &AccessTokenDraft,
+) -> TxResult<AccessToken> {
+    let token = AccessToken {
+        id: next_id(&t.system, "access_tokens")?,
+        digest: d.digest,
+        user_id: d.user_id,
+        device_token_id: d.device_token_id,
+        source: d.source.clone(),
+        ip: d.ip.clone(),
+        user_agent: d.user_agent.clone(),
+        created_at: now(),
+        last_used_at: None,
+    };
+    t.access_tokens.insert(&token.digest.0, to_json(&token)?)?;
+    t.access_by_user.insert(
+        concat(&[&be(token.user_id), &be(token.id)]),
+        &token.digest.0,
+    )?;
+    if let Some(device) = token.device_token_id {
+        t.access_by_device
+            .insert(concat(&[&be(device), &be(token.id)]), &token.digest.0)?;
+    }
+    Ok(token)
+}
+
+fn put_meta(
+    t: &Trees<TransactionalTree>,
+    user_id: UserId,
+    key: &str,
+    value: &str,
+    is_public: bool,
+) -> TxResult<()> {
+    let k = meta_key(user_id, key);
+    let at = now();
+    let created_at = match t.meta.get(&k)? {
+        Some(old) => {
+            let old: MetaEntry = tx_from_json(&old)?;
+            t.meta_by_key
+                .remove(meta_index_key(key, &old.value, user_id))?;
+            old.created_at
+        }
+        None => at,
+    };
+    let entry = MetaEntry {
+        user_id,
+        key: key.to_owned(),
+        value: value.to_owned(),
+        is_public,
+        created_at,
+        updated_at: at,
+    };
+    t.meta.insert(k, to_json(&entry)?)?;
+    t.meta_by_key
+        .insert(meta_index_key(key, value, user_id), &[])?;
+    Ok(())
+}
+
+fn delete_meta(t: &Trees<TransactionalTree>, entry: &MetaEntry) -> TxResult<()> {
+    t.meta.remove(meta_key(entry.user_id, &entry.key))?;
+    t.meta_by_key
+        .remove(meta_index_key(&entry.key, &entry.value, entry.user_id))?;
+    Ok(())
+}
+
+fn remove_access_token(
+    t: &Trees<TransactionalTree>,
+    digest: &TokenDigest,
+) -> TxResult<Option<AccessToken>> {
+    let Some(raw) = t.access_tokens.remove(&digest.0)? else {
+        return Ok(None);
+    };
+    let token: AccessToken = tx_from_json(&raw)?;
+    t.access_by_user
+        .remove(concat(&[&be(token.user_id), &be(token.id)]))?;
+    if let Some(device) = token.device_token_id {
+        t.access_by_device
+            .remove(concat(&[&be(device), &be(token.id)]))?;
+    }
+    Ok(Some(token))
+}
+
+/// Keys the transaction must delete that only a range scan can find; sled transactions cannot
+/// scan, so they are gathered just before the transaction starts.
+#[derive(Default)]
+struct Prefetched {
+    public_meta: Vec<MetaEntry>,
+    attempts: Vec<LoginAttempt>,
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn create_user(
+        &self,
+        new: NewUser,
+        meta: Vec<(String, String, bool)>,
+        token: Option<AccessTokenDraft>,
+    ) -> Result<(User, Option<AccessToken>)> {
+        let email_k = email_key(&new.email);
+        let uuid = uuid::Uuid::new_v4().to_string();
+        self.write(|t| {
+            if t.users_by_email.get(email_k.as_bytes())?.is_some() {
+                return abort(Error::Conflict {
+                    code: "email_taken",
+                    message: "Email is already taken".into(),
+                });
+            }
+            let id = next_id(&t.system, "users")?;
+            let user = new.clone().into_user(id, uuid.clone(), now());
+            t.users.insert(&be(id), to_json(&user)?)?;
+            t.users_by_email.insert(email_k.as_bytes(), &be(id))?;
+            t.users_by_uuid.insert(user.uuid.as_bytes(), &be(id))?;
+            for (key, value, public) in &meta {
+                put_meta(t, id, key, value, *public)?;
+            }
+            let token = match &token {
+                Some(draft) => Some(insert_access_token(
+                    t,
+                    &AccessTokenDraft {
+                        user_id: id,
+                        ..draft.clone()
+                    },
+                )?),
+                None => None,
+            };
+            Ok((user, token))
+        })
+        .await
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<Applied> {
+        if batch.is_empty() {
+            return Ok(Applied::default());
+        }
+        let mut pre = Prefetched::default();
+        for change in &batch.0 {
+            match change {
+                Change::DeletePublicMeta { user_id } => {
+                    pre.public_meta.extend(
+                        self.user_meta(*user_id)
+                            .await?
+                            .into_iter()
+                            .filter(|m| m.is_public),
+                    );
+                }
+                Change::DeleteLoginAttemptsOf { user_id } => {
+                    pre.attempts
+                        .extend(self.login_attempts_of_user(*user_id, usize::MAX).await?);
+                }
+                _ => {}
+            }
+        }
+        self.write(|t| {
+            let mut applied = Applied::default();
+            for change in &batch.0 {
+                apply_change(t, change, &pre, &mut applied)?;
+            }
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Self::get_json(&self.t.users, &be(id))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        match self
+            .t
+            .users_by_email
+            .get(email_key(email).as_bytes())
+            .map_err(Error::storage)?
+        {
+            Some(id) => self.user(id_of(&id)?).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn scan_users(&self, scan: &UserScan, limit: usize) -> Result<Vec<User>> {
+        let start = scan.after.map(|a| be(a + 1)).unwrap_or([0; 8]);
+        let mut out = Vec::new();
+        for item in self.t.users.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, raw) = item.map_err(Error::storage)?;
+            let user: User = from_json(&raw)?;
+            if matches_scan(&user, scan) {
+                out.push(user);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count_users(&self, scan: &UserScan) -> Result<u64> {
+        let mut n = 0;
+        for item in self.t.users.iter() {
+            let (_, raw) = item.map_err(Error::storage)?;
+            if matches_scan(&from_json::<User>(&raw)?, scan) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn user_meta(&self, user_id: UserId) -> Result<Vec<MetaEntry>> {
+        self.t
+            .meta
+            .scan_prefix(be(user_id))
+            .map(|item| from_json(&item.map_err(Error::storage)?.1))
+            .collect()
+    }
+
+    async fn meta_entry(&self, user_id: UserId, key: &str) -> Result<Option<MetaEntry>> {
+        Self::get_json(&self.t.meta, &meta_key(user_id, key))
+    }
+
+    async fn users_with_meta(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<(UserId, String)>> {
+        let prefix = match value {
+            Some(v) => concat(&[&lp(key), &lp(v)]),
+            None => lp(key),
+        };
+        let mut out = Vec::new();
+        for item in self.t.meta_by_key.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(Error::storage)?;
+            let user_id = tail_id(&k)?;
+            let rest = &k[4 + key.len()..k.len() - 8];
+            let value = rest
+                .get(4..)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            out.push((user_id, value));
+        }
+        Ok(out)
+    }
+
+    async fn access_token(&self, digest: &TokenDigest) -> Result<Option<AccessToken>> {
+        Self::get_json(&self.t.access_tokens, &digest.0)
+    }
+
+    async fn access_tokens_of_user(&self, user_id: UserId) -> Result<Vec<AccessToken>> {
+        self.tokens_by_index(&self.t.access_by_user, &be(user_id))
+    }
+
+    async fn access_tokens_of_device(&self, device_token_id: u64) -> Result<Vec<AccessToken>> {
+        self.tokens_by_index(&self.t.access_by_device, &be(device_token_id))
+    }
+
+    async fn device_token(&self, digest: &TokenDigest) -> Result<Option<DeviceToken>> {
+        Self::get_json(&self.t.device_tokens, &digest.0)
+    }
+
+    async fn recent_attempts_by_ip(&self, ip: &str, n: usize) -> Result<Vec<AttemptMark>> {
+        recent_marks(&self.t.attempts_by_ip, &lp(ip), n)
+    }
+
+    async fn recent_attempts_by_user(&self, user_id: UserId, n: usize) -> Result<Vec<AttemptMark>> {
+        recent_marks(&self.t.attempts_by_user, &be(user_id), n)
+    }
+
+    async fn wrong_passwords_since(
+        &self,
+        user_id: UserId,
+        since: Timestamp,
+        cap: usize,
+    ) -> Result<usize> {
+        let start = concat(&[&be(user_id), &millis_key(since)]);
+        let end = concat(&[&be(user_id), &[0xff; 16]]);
+        Ok(self
+            .t
+            .wrong_pass_by_user
+            .range(start..end)
+            .take(cap)
+            .count())
+    }
+
+    async fn login_attempts_of_user(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<LoginAttempt>> {
+        let mut out = Vec::new();
+        for item in self
+            .t
+            .attempts_by_user
+            .scan_prefix(be(user_id))
+            .rev()
+            .take(limit)
+        {
+            let (k, _) = item.map_err(Error::storage)?;
+            if let Some(a) = Self::get_json(&self.t.login_attempts, &be(tail_id(&k)?))? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn api_token(&self, digest: &TokenDigest) -> Result<Option<ApiToken>> {
+        Self::get_json(&self.t.api_tokens, &digest.0)
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let mut out = Vec::new();
+        for item in self.t.api_tokens_by_id.iter() {
+            let (_, digest) = item.map_err(Error::storage)?;
+            if let Some(t) = Self::get_json(&self.t.api_tokens, &digest)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool> {
+        self.t
+            .idempotency
+            .contains_key(concat(&[scope.as_bytes(), &[0], key.as_bytes()]))
+            .map_err(Error::storage)
+    }
+
+    async fn server_secret(&self, name: &str) -> Result<[u8; 32]> {
+        let key = format!("secret/{name}");
+        if let Some(v) = self.t.system.get(key.as_bytes()).map_err(Error::storage)? {
+            return <[u8; 32]>::try_from(v.as_ref())
+                .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")));
+        }
+        let fresh = crate::domain::secret::new_key()?;
+        // Two first uses racing must agree on one secret: only the first insert wins.
+        let _ = self
+            .t
+            .system
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&fresh[..]))
+            .map_err(Error::storage)?;
+        self.durable().await?;
+        let v = self
+            .t
+            .system
+            .get(key.as_bytes())
+            .map_err(Error::storage)?
+            .ok_or_else(|| Error::Storage(anyhow::anyhow!("secret {name} vanished")))?;
+        <[u8; 32]>::try_from(v.as_ref())
+            .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.durable().await
+    }
+}
+
+fn matches_scan(user: &User, scan: &UserScan) -> bool {
+    (scan.include_deleted || !user.is_deleted()) && (scan.include_inactive || user.active)
+}
+
+fn recent_marks(index: &sled::Tree, prefix: &[u8], n: usize) -> Result<Vec<AttemptMark>> {
+    index
+        .scan_prefix(prefix)
+        .rev()
+        .take(n)
+        .map(|item| mark_of(&item.map_err(Error::storage)?.1))
+        .collect()
+}
+
+fn apply_change(
+    t: &Trees<TransactionalTree>,
+    change: &Change,
+    pre: &Prefetched,
+    applied: &mut Applied,
+) -> TxResult<()> {
+    match change {
+        Change::PutUser(user) => {
+            let Some(old) = t.users.get(be(user.id))? else {
+                return abort(Error::NotFound(format!("User not found: {}", user.id)));
+            };
+            let old: User = tx_from_json(&old)?;
+            let (old_k, new_k) = (email_key(&old.email), email_key(&user.email));
+            if old_k != new_k {
+                if let Some(owner) = t.users_by_email.get(new_k.as_bytes())? {
+                    if owner.as_ref() != be(user.id) {
+                        return abort(Error::Conflict {
+                            code: "email_taken",
+                            message: "Email is already taken".into(),
+                        });
+                    }
+                }
+                t.users_by_email.remove(old_k.as_bytes())?;
+                t.users_by_email.insert(new_k.as_bytes(), &be(user.id))?;
+            }
+            t.users.insert(&be(user.id), to_json(user.as_ref())?)?;
+        }
+        Change::PutMeta {
+            user_id,
+            key,
+            value,
+            is_public,
+        } => {
+            if t.users.get(be(*user_id))?.is_none() {
+                return abort(Error::NotFound(format!("User not found: {user_id}")));
+            }
+            put_meta(t, *user_id, key, value, *is_public)?;
+        }
+        Change::DeleteMeta {
+            user_id,
+            key,
+            value,
+        } => {
+            if let Some(raw) = t.meta.get(meta_key(*user_id, key))? {
+                let entry: MetaEntry = tx_from_json(&raw)?;
+                if value.as_ref().is_none_or(|v| *v == entry.value) {
+                    delete_meta(t, &entry)?;
+                    applied.meta_deleted = true;
+                }
+            }
+        }
+        Change::DeletePublicMeta { user_id } => {
+            for entry in pre.public_meta.iter().filter(|m| m.user_id == *user_id) {
+                delete_meta(t, entry)?;
+                applied.meta_deleted = true;
+            }
+        }
+        Change::InsertAccessToken(draft) => {
+            let token = insert_access_token(t, draft)?;
+            applied.created.push(Created::AccessToken(token));
+        }
+        Change::DeleteAccessToken(digest) => {
+            if let Some(token) = remove_access_token(t, digest)? {
+                applied.removed_access_tokens.push(token);
+            }
+        }
+        Change::PairAccessToken {
+            access,
+            device_token_id,
+        } => {
+            let Some(raw) = t.access_tokens.get(access.0)? else {
+                return Ok(());
+            };
+            let mut token: AccessToken = tx_from_json(&raw)?;
+            if let Some(old) = token.device_token_id {
+                t.access_by_device
+                    .remove(concat(&[&be(old), &be(token.id)]))?;
+            }
+            token.device_token_id = *device_token_id;
+            if let Some(device) = device_token_id {
+                t.access_by_device
+                    .insert(concat(&[&be(*device), &be(token.id)]), &token.digest.0)?;
+            }
+            t.access_tokens.insert(&token.digest.0, to_json(&token)?)?;
+        }
+        Change::InsertDeviceToken { digest, device_id } => {
+            let at = now();
+            let device = DeviceToken {
+                id: next_id(&t.system, "device_tokens")?,
+                digest: *digest,
+                device_id: device_id.clone(),
+                created_at: at,
+                last_used_at: Some(at),
+            };
+            t.device_tokens.insert(&digest.0, to_json(&device)?)?;
+            t.device_by_id.insert(&be(device.id), &digest.0)?;
+            applied.created.push(Created::DeviceToken(device));
+        }
+        Change::TouchDeviceToken { digest, at } => {
+            if let Some(raw) = t.device_tokens.get(digest.0)? {
+                let mut device: DeviceToken = tx_from_json(&raw)?;
+                device.last_used_at = Some(*at);
+                t.device_tokens.insert(&digest.0, to_json(&device)?)?;
+            }
+        }
+        Change::InsertLoginAttempt(d) => {
+            let attempt = LoginAttempt {
+                id: next_id(&t.system, "login_attempts")?,
+                user_id: d.user_id,
+                email: d.email.clone(),
+                created_at: now(),
+                status: d.status,
+                source: d.source.clone(),
+                ip: d.ip.clone(),
+                user_agent: d.user_agent.clone(),
+                message: d.message.clone(),
+            };
+            let mark = mark_bytes(attempt.created_at, attempt.status.is_ok());
+            t.login_attempts
+                .insert(&be(attempt.id), to_json(&attempt)?)?;
+            t.attempts_by_ip
+                .insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
+            if let Some(user) = attempt.user_id {
+                t.attempts_by_user
+                    .insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
+                if attempt.status == crate::domain::attempt::LoginStatus::WrongPass {
+                    t.wrong_pass_by_user.insert(
+                        concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]),
+                        &[],
+                    )?;
+                }
+            }
+            applied.created.push(Created::LoginAttempt(attempt));
+        }
+        Change::DeleteLoginAttemptsOf { user_id } => {
+            for a in pre.attempts.iter().filter(|a| a.user_id == Some(*user_id)) {
+                t.login_attempts.remove(&be(a.id))?;
+                t.attempts_by_ip.remove(concat(&[&lp(&a.ip), &be(a.id)]))?;
+                t.attempts_by_user
+                    .remove(concat(&[&be(*user_id), &be(a.id)]))?;
+                t.wrong_pass_by_user.remove(concat(&[
+                    &be(*user_id),
+                    &millis_key(a.created_at),
+                    &be(a.id),
+                ]))?;
+            }
+        }
+        Change::InsertRegistrationAttempt {
+            user_id,
+            email,
+            status,
+            source,
+            ip,
+            user_agent,
+        } => {
+            let row = RegistrationAttempt {
+                id: next_id(&t.system, "registration_attempts")?,
+                user_id: *user_id,
+                email: email.clone(),
+                created_at: now(),
+                status: *status,
+                source: source.clone(),
+                ip: ip.clone(),
+                user_agent: user_agent.clone(),
+            };
+            t.registration_attempts
+                .insert(&be(row.id), to_json(&row)?)?;
+            applied.created.push(Created::Row(row.id));
+        }
+        Change::InsertPasswordChange {
+            user_id,
+            kind,
+            from_hash,
+            to_hash,
+        } => {
+            let row = PasswordChange {
+                id: next_id(&t.system, "password_changes")?,
+                user_id: *user_id,
+                kind: *kind,
+                created_at: now(),
+                from_hash: from_hash.clone(),
+                to_hash: to_hash.clone(),
+            };
+            t.password_changes.insert(&be(row.id), to_json(&row)?)?;
+            applied.created.push(Created::Row(row.id));
+        }
+        Change::InsertApiToken {
+            digest,
+            name,
+            allowed_routes,
+        } => {
+            let token = ApiToken {
+                id: next_id(&t.system, "api_tokens")?,
+                digest: *digest,
+                name: name.clone(),
+                allowed_routes: allowed_routes.clone(),
+                active: true,
+                created_at: now(),
+            };
+            t.api_tokens.insert(&digest.0, to_json(&token)?)?;
+            t.api_tokens_by_id.insert(&be(token.id), &digest.0)?;
+            applied.created.push(Created::ApiToken(token));
+        }
+        Change::SetApiTokenActive { id, active } => {
+            let Some(digest) = t.api_tokens_by_id.get(be(*id))? else {
+                return abort(Error::NotFound(format!("API token {id} not found")));
+            };
+            if let Some(raw) = t.api_tokens.get(&digest)? {
+                let mut token: ApiToken = tx_from_json(&raw)?;
+                token.active = *active;
+                t.api_tokens.insert(&digest, to_json(&token)?)?;
+            }
+        }
+        Change::RememberIdempotencyKey { scope, key } => {
+            t.idempotency.insert(
+                concat(&[scope.as_bytes(), &[0], key.as_bytes()]),
+                &millis_key(now()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::Role;
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            password_hash: "x".into(),
+            first_name: None,
+            last_name: None,
+            role: Role::User,
+            active: true,
+            source: "test".into(),
+            referer: None,
+            registration_channel: "crm".into(),
+            locale: "en_US".into(),
+            ext_id: None,
+            note: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn email_index_is_case_insensitive_and_follows_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (mut a, _) = store
+            .create_user(new_user("A@example.com"), vec![], None)
+            .await
+            .unwrap();
+        let err = store
+            .create_user(new_user("a@EXAMPLE.com"), vec![], None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "email_taken");
+        a.email = "b@example.com".into();
+        store
+            .apply(Batch(vec![Change::PutUser(Box::new(a.clone()))]))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .user_by_email("a@example.com")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .user_by_email("B@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            a.id
+        );
+        // The freed address can be taken again.
+        store
+            .create_user(new_user("a@example.com"), vec![], None)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_batch_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (a, _) = store
+            .create_user(new_user("a@example.com"), vec![], None)
+            .await
+            .unwrap();
+        let (b, _) = store
+            .create_user(new_user("b@example.com"), vec![], None)
+            .await
+            .unwrap();
+        let mut taken = b.clone();
+        taken.email = a.email.clone();
+        let batch = Batch(vec![
+            Change::PutMeta {
+                user_id: b.id,
+                key: "k".into(),
+                value: "v".into(),
+                is_public: true,
+            },
+            Change::PutUser(Box::new(taken)),
+        ]);
+        assert_eq!(store.apply(batch).await.unwrap_err().code(), "email_taken");
+        assert!(store.meta_entry(b.id, "k").await.unwrap().is_none());
+        assert!(store.users_with_meta("k", None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn meta_index_tracks_value_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (a, _) = store
+            .create_user(
+                new_user("a@example.com"),
+                vec![("k".into(), "1".into(), false)],
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .apply(Batch(vec![Change::PutMeta {
+                user_id: a.id,
+                key: "k".into(),
+                value: "2".into(),
+                is_public: false,
+            }]))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .users_with_meta("k", Some("1"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.users_with_meta("k", Some("2")).await.unwrap(),
+            vec![(a.id, "2".to_string())]
+        );
+        assert_eq!(
+            store.users_with_meta("k", None).await.unwrap(),
+            vec![(a.id, "2".to_string())]
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_a_store_of_another_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .t
+                .system
+                .insert("schema_version", &99u32.to_be_bytes())
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+}
