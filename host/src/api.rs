@@ -3,6 +3,7 @@
 //! their own files and are merged here.
 
 pub mod params;
+pub mod plugins;
 pub mod remp;
 
 use crate::domain::{Error, Timestamp};
@@ -29,11 +30,7 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings {
-            timezone: chrono_tz::UTC,
-            max_body_bytes: 1024 * 1024,
-            trust_forwarded_headers: false,
-        }
+        ApiSettings { timezone: chrono_tz::UTC, max_body_bytes: 1024 * 1024, trust_forwarded_headers: false }
     }
 }
 
@@ -46,23 +43,17 @@ pub struct App {
 
 impl App {
     pub fn new(services: Services, settings: ApiSettings) -> Self {
-        App {
-            services,
-            settings: Arc::new(settings),
-        }
+        App { services, settings: Arc::new(settings) }
     }
 
     /// RFC 3339 with an explicit offset, PHP's `DATE_RFC3339` (`2025-08-20T10:20:30+02:00`).
     pub fn date(&self, at: Timestamp) -> String {
-        at.with_timezone(&self.settings.timezone)
-            .format("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string()
+        at.with_timezone(&self.settings.timezone).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
     }
 
     /// An optional date as a JSON value.
     pub fn date_json(&self, at: Option<Timestamp>) -> serde_json::Value {
-        at.map(|t| serde_json::Value::String(self.date(t)))
-            .unwrap_or(serde_json::Value::Null)
+        at.map(|t| serde_json::Value::String(self.date(t))).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -71,6 +62,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(|| async { json(StatusCode::OK, &serde_json::json!({"status": "ok"})) }))
         .merge(remp::router())
+        .merge(plugins::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,
@@ -84,10 +76,7 @@ pub fn router(app: App) -> Router {
 pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }
 
@@ -120,9 +109,6 @@ impl IntoResponse for ApiError {
                 );
             }
         };
-        json(
-            status,
-            &serde_json::json!({"status": "error", "code": e.code(), "message": message}),
-        )
+        json(status, &serde_json::json!({"status": "error", "code": e.code(), "message": message}))
     }
 }

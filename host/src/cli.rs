@@ -4,9 +4,8 @@
 use crate::api::{self, App};
 use crate::config::{Config, Overrides, RawConfig};
 use crate::domain::email::{DomainBlocklist, EmailValidator};
-use crate::service::{
-    Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes,
-};
+use crate::plugins::PluginHost;
+use crate::service::{Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes};
 use crate::store::{Store, UserScan, sled::SledStore};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +29,9 @@ pub struct Cli {
     /// Data folder [default: ./data].
     #[arg(long, global = true, env = "CRM_USERS_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Plugins folder, one subfolder per plugin [default: ./plugins.d].
+    #[arg(long, global = true, env = "CRM_USERS_PLUGINS", value_name = "DIR")]
+    plugins: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +50,22 @@ enum Command {
     /// Manage users (REMP's user:add, user:disable, user:check-emails).
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Tell which plugin worlds a component implements and what it needs, or why the host
+    /// would refuse it.
+    Check {
+        /// The component (.wasm).
+        wasm: PathBuf,
+        /// Its plugin.toml, to check capabilities and limits too.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,10 +132,7 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRM_USERS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -129,19 +144,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => listen.clone(),
         _ => None,
     };
-    let config = raw.validate(&Overrides {
-        listen,
-        data: cli.data.clone(),
-    })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let config = raw.validate(&Overrides { listen, data: cli.data.clone(), plugins: cli.plugins.clone() })?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::ApiToken(cmd) => api_token(config, cmd).await,
             Command::User(cmd) => user(config, cmd).await,
+            Command::Plugin(cmd) => plugin(config, cmd).await,
         }
     })
 }
@@ -158,24 +169,25 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Lock the data folder and build the services over it: the composition root.
-pub fn open(config: &Config) -> anyhow::Result<Opened> {
+/// Lock the data folder and build the services over it: the composition root. With
+/// `load_plugins`, the plugins folder is loaded, and a broken plugin stops the start.
+pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened> {
     let lock = lock_data_folder(&config.data)?;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data.join("sled"))?);
-    let email =
-        EmailValidator::new(DomainBlocklist::builtin().with_extra(&config.extra_blocked_domains));
+    let plugins =
+        Arc::new(PluginHost::new(config.plugins.clone(), Some(config.data.join("plugin-cache")), store.clone())?);
+    if load_plugins {
+        plugins.reload().await.with_context(|| format!("cannot load the plugins in {}", config.plugins.display()))?;
+    }
+    let email = EmailValidator::new(DomainBlocklist::builtin().with_extra(&config.extra_blocked_domains));
     let passwords = PasswordHasher::new(config.hash_cost, config.hash_workers);
-    let services = Services::new(store, passwords, email, config.service.clone());
-    Ok(Opened {
-        _lock: lock,
-        services,
-    })
+    let services = Services::new(store, passwords, email, config.service.clone(), plugins);
+    Ok(Opened { _lock: lock, services })
 }
 
 /// Take the folder's lock file, so that a CLI command never writes under a running server.
 fn lock_data_folder(dir: &Path) -> anyhow::Result<File> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("LOCK");
     let file = File::options()
         .create(true)
@@ -189,15 +201,16 @@ fn lock_data_folder(dir: &Path) -> anyhow::Result<File> {
             "the data folder {} is in use by a running crm-users server; stop it first, or do this through its HTTP API",
             dir.display()
         ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let opened = open(&config)?;
+    let opened = open(&config, true).await?;
     let services = opened.services.clone();
+    services.start_event_listeners();
+    tokio::spawn(services.plugins.clone().watch(PLUGIN_WATCH_PERIOD));
+    spawn_reload_on_sighup(services.plugins.clone());
     let app = App::new(services.clone(), config.api.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -216,18 +229,13 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn api_token(config: Config, cmd: ApiTokenCommand) -> anyhow::Result<ExitCode> {
-    let opened = open(&config)?;
+    let opened = open(&config, false).await?;
     let services = &opened.services;
     match cmd {
         ApiTokenCommand::Create { name, allow } => {
             let routes = parse_allowed_routes(&allow)?;
             let (token, plain) = services.create_api_token(&name, routes).await?;
-            println!(
-                "created API token {} '{}' for {}",
-                token.id,
-                token.name,
-                token.allowed_routes.join(",")
-            );
+            println!("created API token {} '{}' for {}", token.id, token.name, token.allowed_routes.join(","));
             println!("{plain}");
         }
         ApiTokenCommand::List => {
@@ -252,7 +260,8 @@ async fn api_token(config: Config, cmd: ApiTokenCommand) -> anyhow::Result<ExitC
 }
 
 async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
-    let opened = open(&config)?;
+    // Plugin email validators take part in check-emails, as in every validation.
+    let opened = open(&config, matches!(cmd, UserCommand::CheckEmails { .. })).await?;
     let services = &opened.services;
     match cmd {
         UserCommand::Add(a) => {
@@ -293,10 +302,62 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             for e in emails {
-                match services.email.check(&e) {
+                match services.check_email(&e).await? {
                     Ok(()) => println!("{e} VALID"),
-                    Err(why) => println!("{e} INVALID ({})", why.validator_name()),
+                    Err(validator) => println!("{e} INVALID ({validator})"),
                 }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How often the plugins folder is checked for changes.
+const PLUGIN_WATCH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// SIGHUP reloads the plugins, as daemons reload their configuration.
+fn spawn_reload_on_sighup(plugins: Arc<PluginHost>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload plugins through the API instead");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = plugins.reload().await {
+                tracing::error!(error = %format!("{e:#}"), "SIGHUP: the new plugin set was refused; the old one keeps serving");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = plugins;
+}
+
+async fn plugin(config: Config, cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PluginCommand::Check { wasm, manifest } => {
+            // Checking needs no data folder; the scratch store is thrown away.
+            let scratch = std::env::temp_dir().join(format!("crm-users-plugin-check-{}", std::process::id()));
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&scratch)?);
+            let host = PluginHost::new(config.plugins.clone(), None, store)?;
+            let report = host.check(wasm.clone(), manifest.clone()).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            let report = report?;
+            println!("{}", wasm.display());
+            println!("  worlds: {}", report.worlds.iter().map(|k| k.world()).collect::<Vec<_>>().join(", "));
+            for (import, capability) in &report.imports {
+                match capability {
+                    Some(c) => println!("  imports {import} (needs capability \"{}\")", c.as_str()),
+                    None => println!("  imports {import}"),
+                }
+            }
+            match (&manifest, &report.refused) {
+                (Some(_), None) => println!("OK: the host would load it with this manifest"),
+                (Some(_), Some(why)) => {
+                    println!("REFUSED: {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                (None, _) => println!("OK: a component the host can serve (add --manifest to check capabilities)"),
             }
         }
     }

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Where data lives when nothing says otherwise.
 pub const DEFAULT_DATA: &str = "./data";
+/// Where plugins are loaded from when nothing says otherwise.
+pub const DEFAULT_PLUGINS: &str = "./plugins.d";
 
 /// The config file as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +24,8 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// Data folder.
     pub data: Option<PathBuf>,
+    /// Plugins folder: one subfolder per plugin with `plugin.toml` and its component.
+    pub plugins: Option<PathBuf>,
     /// Storage backend; only `sled` (embedded) is available in this build.
     pub storage: Option<String>,
     /// IANA zone dates are rendered in, e.g. `Europe/Bratislava`. Default `UTC`.
@@ -76,6 +80,7 @@ pub struct RawLogin {
 pub struct Overrides {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
+    pub plugins: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -83,6 +88,7 @@ pub struct Overrides {
 pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
+    pub plugins: PathBuf,
     pub api: ApiSettings,
     pub service: ServiceConfig,
     pub hash_cost: HashCost,
@@ -93,35 +99,25 @@ pub struct Config {
 impl RawConfig {
     /// Read a config file.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
     /// Apply overrides, fill defaults and check every value.
     pub fn validate(self, overrides: &Overrides) -> anyhow::Result<Config> {
-        let listen_text = overrides
-            .listen
-            .clone()
-            .or(self.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text.parse().with_context(|| {
-            format!("listen address '{listen_text}' is not HOST:PORT (e.g. 127.0.0.1:8080)")
-        })?;
-        let data = overrides
-            .data
-            .clone()
-            .or(self.data)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let listen_text = overrides.listen.clone().or(self.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("listen address '{listen_text}' is not HOST:PORT (e.g. 127.0.0.1:8080)"))?;
+        let data = overrides.data.clone().or(self.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let plugins = overrides.plugins.clone().or(self.plugins).unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS));
         match self.storage.as_deref() {
             None | Some("sled") => {}
             Some(other) => bail!("storage '{other}' is not available in this build; use \"sled\""),
         }
         let timezone_name = self.timezone.unwrap_or_else(|| "UTC".into());
         let timezone: chrono_tz::Tz = timezone_name.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "timezone '{timezone_name}' is not an IANA zone name (e.g. Europe/Bratislava)"
-            )
+            anyhow::anyhow!("timezone '{timezone_name}' is not an IANA zone name (e.g. Europe/Bratislava)")
         })?;
         let max_body_bytes = self.max_body_bytes.unwrap_or(1024 * 1024);
         if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
@@ -133,18 +129,9 @@ impl RawConfig {
         }
 
         let cost = HashCost {
-            memory_kib: self
-                .passwords
-                .memory_kib
-                .unwrap_or(HashCost::OWASP.memory_kib),
-            iterations: self
-                .passwords
-                .iterations
-                .unwrap_or(HashCost::OWASP.iterations),
-            parallelism: self
-                .passwords
-                .parallelism
-                .unwrap_or(HashCost::OWASP.parallelism),
+            memory_kib: self.passwords.memory_kib.unwrap_or(HashCost::OWASP.memory_kib),
+            iterations: self.passwords.iterations.unwrap_or(HashCost::OWASP.iterations),
+            parallelism: self.passwords.parallelism.unwrap_or(HashCost::OWASP.parallelism),
         };
         if !cost.meets_owasp() {
             bail!(
@@ -154,13 +141,9 @@ impl RawConfig {
             );
         }
         if cost.memory_kib > 1024 * 1024 || cost.iterations > 100 || cost.parallelism > 64 {
-            bail!(
-                "[passwords] parameters are too large (memory_kib <= 1048576, iterations <= 100, parallelism <= 64)"
-            );
+            bail!("[passwords] parameters are too large (memory_kib <= 1048576, iterations <= 100, parallelism <= 64)");
         }
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let hash_workers = self.passwords.workers.unwrap_or(cores);
         if !(1..=256).contains(&hash_workers) {
             bail!("[passwords] workers must be between 1 and 256");
@@ -169,15 +152,8 @@ impl RawConfig {
         let defaults = LoginLimits::default();
         let login_limits = LoginLimits {
             attempts: self.login.max_failures.unwrap_or(defaults.attempts),
-            window: self
-                .login
-                .failure_window_secs
-                .map(Duration::from_secs)
-                .unwrap_or(defaults.window),
-            max_guesses_per_hour: self
-                .login
-                .max_guesses_per_hour
-                .unwrap_or(defaults.max_guesses_per_hour),
+            window: self.login.failure_window_secs.map(Duration::from_secs).unwrap_or(defaults.window),
+            max_guesses_per_hour: self.login.max_guesses_per_hour.unwrap_or(defaults.max_guesses_per_hour),
         };
         if !(1..=1000).contains(&login_limits.attempts) {
             bail!("[login] max_failures must be between 1 and 1000");
@@ -186,38 +162,25 @@ impl RawConfig {
             bail!("[login] max_guesses_per_hour must be between 1 and 100");
         }
 
-        let mut extra_blocked_domains: Vec<String> = self
-            .email
-            .blocked_domains
-            .iter()
-            .map(|d| d.trim().to_lowercase())
-            .collect();
+        let mut extra_blocked_domains: Vec<String> =
+            self.email.blocked_domains.iter().map(|d| d.trim().to_lowercase()).collect();
         if let Some(file) = &self.email.blocked_domains_file {
-            let text = std::fs::read_to_string(file).with_context(|| {
-                format!(
-                    "cannot read [email] blocked_domains_file {}",
-                    file.display()
-                )
-            })?;
-            extra_blocked_domains.extend(
-                text.lines()
-                    .map(|l| l.trim().to_lowercase())
-                    .filter(|l| !l.is_empty() && !l.starts_with('#')),
-            );
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read [email] blocked_domains_file {}", file.display()))?;
+            extra_blocked_domains
+                .extend(text.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty() && !l.starts_with('#')));
         }
 
         Ok(Config {
             listen,
             data,
+            plugins,
             api: ApiSettings {
                 timezone,
                 max_body_bytes,
                 trust_forwarded_headers: self.trust_forwarded_headers.unwrap_or(false),
             },
-            service: ServiceConfig {
-                default_locale,
-                login_limits,
-            },
+            service: ServiceConfig { default_locale, login_limits },
             hash_cost: cost,
             hash_workers,
             extra_blocked_domains,
@@ -231,9 +194,7 @@ mod tests {
 
     #[test]
     fn defaults_need_no_file() {
-        let c = RawConfig::default()
-            .validate(&Overrides::default())
-            .unwrap();
+        let c = RawConfig::default().validate(&Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
         assert_eq!(c.hash_cost, HashCost::OWASP);
@@ -249,28 +210,12 @@ mod tests {
 
     #[test]
     fn overrides_win_and_bad_values_are_explained() {
-        let raw: RawConfig =
-            toml::from_str("listen = \"127.0.0.1:1\"\ntimezone = \"Europe/Bratislava\"").unwrap();
-        let c = raw
-            .validate(&Overrides {
-                listen: Some("127.0.0.1:2".into()),
-                data: None,
-            })
-            .unwrap();
+        let raw: RawConfig = toml::from_str("listen = \"127.0.0.1:1\"\ntimezone = \"Europe/Bratislava\"").unwrap();
+        let c = raw.validate(&Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() }).unwrap();
         assert_eq!(c.listen.port(), 2);
         let bad: RawConfig = toml::from_str("timezone = \"Mars/Olympus\"").unwrap();
-        assert!(
-            bad.validate(&Overrides::default())
-                .unwrap_err()
-                .to_string()
-                .contains("Mars/Olympus")
-        );
+        assert!(bad.validate(&Overrides::default()).unwrap_err().to_string().contains("Mars/Olympus"));
         let weak: RawConfig = toml::from_str("[passwords]\nmemory_kib = 1024").unwrap();
-        assert!(
-            weak.validate(&Overrides::default())
-                .unwrap_err()
-                .to_string()
-                .contains("OWASP")
-        );
+        assert!(weak.validate(&Overrides::default()).unwrap_err().to_string().contains("OWASP"));
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! - [`domain`]: types and rules (users, tokens, meta, attempts, events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
+//! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes), the event bus and the
 //!   password-hashing pool.
 //! - [`api`]: HTTP: REMP's routes in [`api::remp`], parameter parsing, error mapping.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod plugins;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -5,10 +5,12 @@
 pub mod accounts;
 pub mod auth;
 pub mod events;
+pub mod extensions;
 pub mod passwords;
 pub mod tokens;
 
 use crate::domain::{Result, email::EmailValidator, user::User};
+use crate::plugins::PluginHost;
 use crate::store::Store;
 use auth::Authenticator;
 use events::EventBus;
@@ -30,11 +32,7 @@ pub struct LoginLimits {
 
 impl Default for LoginLimits {
     fn default() -> Self {
-        LoginLimits {
-            attempts: 10,
-            window: Duration::from_secs(10),
-            max_guesses_per_hour: 100,
-        }
+        LoginLimits { attempts: 10, window: Duration::from_secs(10), max_guesses_per_hour: 100 }
     }
 }
 
@@ -48,10 +46,7 @@ pub struct ServiceConfig {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig {
-            default_locale: "en_US".into(),
-            login_limits: LoginLimits::default(),
-        }
+        ServiceConfig { default_locale: "en_US".into(), login_limits: LoginLimits::default() }
     }
 }
 
@@ -63,7 +58,8 @@ pub struct Services {
     pub passwords: PasswordHasher,
     pub email: Arc<EmailValidator>,
     pub config: Arc<ServiceConfig>,
-    /// Authenticators in REMP's order: highest priority first.
+    pub plugins: Arc<PluginHost>,
+    /// The built-in authenticators; plugin authenticators join them per sign-in.
     authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
 }
 
@@ -79,16 +75,16 @@ impl Services {
         passwords: PasswordHasher,
         email: EmailValidator,
         config: ServiceConfig,
+        plugins: Arc<PluginHost>,
     ) -> Self {
-        let mut authenticators: Vec<Arc<dyn Authenticator>> =
-            vec![Arc::new(auth::PasswordAuthenticator)];
-        authenticators.sort_by_key(|a| std::cmp::Reverse(a.priority()));
+        let authenticators: Vec<Arc<dyn Authenticator>> = vec![Arc::new(auth::PasswordAuthenticator)];
         Services {
             store,
             events: EventBus::new(),
             passwords,
             email: Arc::new(email),
             config: Arc::new(config),
+            plugins,
             authenticators: Arc::new(authenticators),
         }
     }
@@ -104,13 +100,7 @@ impl Services {
 
     /// The user's public meta as `(key, value)`, newest first (REMP sorts by `created_at DESC`).
     pub async fn public_meta(&self, user_id: u64) -> Result<Vec<(String, String)>> {
-        let mut meta: Vec<_> = self
-            .store
-            .user_meta(user_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.is_public)
-            .collect();
+        let mut meta: Vec<_> = self.store.user_meta(user_id).await?.into_iter().filter(|m| m.is_public).collect();
         meta.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(meta.into_iter().map(|m| (m.key, m.value)).collect())
     }

@@ -27,6 +27,8 @@ pub struct AccessTokenDraft {
     pub user_id: UserId,
     pub device_token_id: Option<u64>,
     pub source: Option<String>,
+    /// Which authenticator signed the user in, when a sign-in issued the token.
+    pub method: Option<String>,
     pub ip: String,
     pub user_agent: String,
 }
@@ -109,6 +111,16 @@ pub enum Change {
     },
     RememberIdempotencyKey {
         scope: String,
+        key: String,
+    },
+    /// A plugin's own key-value entry.
+    PutPluginKv {
+        plugin: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    DeletePluginKv {
+        plugin: String,
         key: String,
     },
 }
@@ -206,11 +218,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_meta(&self, user_id: UserId) -> Result<Vec<MetaEntry>>;
     async fn meta_entry(&self, user_id: UserId, key: &str) -> Result<Option<MetaEntry>>;
     /// `(user_id, value)` of every entry with `key` (and `value`, when given).
-    async fn users_with_meta(
-        &self,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<Vec<(UserId, String)>>;
+    async fn users_with_meta(&self, key: &str, value: Option<&str>) -> Result<Vec<(UserId, String)>>;
 
     async fn access_token(&self, digest: &TokenDigest) -> Result<Option<AccessToken>>;
     async fn access_tokens_of_user(&self, user_id: UserId) -> Result<Vec<AccessToken>>;
@@ -222,23 +230,17 @@ pub trait Store: Send + Sync + 'static {
     /// The latest `n` attempts for the user, newest first.
     async fn recent_attempts_by_user(&self, user_id: UserId, n: usize) -> Result<Vec<AttemptMark>>;
     /// Wrong-password attempts for the user since `since`, counting at most `cap`.
-    async fn wrong_passwords_since(
-        &self,
-        user_id: UserId,
-        since: Timestamp,
-        cap: usize,
-    ) -> Result<usize>;
+    async fn wrong_passwords_since(&self, user_id: UserId, since: Timestamp, cap: usize) -> Result<usize>;
     /// The user's login attempts, newest first.
-    async fn login_attempts_of_user(
-        &self,
-        user_id: UserId,
-        limit: usize,
-    ) -> Result<Vec<LoginAttempt>>;
+    async fn login_attempts_of_user(&self, user_id: UserId, limit: usize) -> Result<Vec<LoginAttempt>>;
 
     async fn api_token(&self, digest: &TokenDigest) -> Result<Option<ApiToken>>;
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 
     async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool>;
+
+    /// A plugin's own key-value entry.
+    async fn plugin_kv(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>>;
 
     /// A 32-byte server secret by name, created on first use and kept.
     async fn server_secret(&self, name: &str) -> Result<[u8; 32]>;

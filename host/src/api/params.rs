@@ -39,25 +39,20 @@ impl Params {
         let query = query.map(|q| pairs(q.as_bytes())).unwrap_or_default();
         let mut values = query.clone();
         let mut body_error = None;
-        let mime = content_type
-            .and_then(|c| c.split(';').next())
-            .map(|m| m.trim().to_ascii_lowercase())
-            .unwrap_or_default();
+        let mime =
+            content_type.and_then(|c| c.split(';').next()).map(|m| m.trim().to_ascii_lowercase()).unwrap_or_default();
         if !body.is_empty() {
             match mime.as_str() {
                 "application/x-www-form-urlencoded" => values.extend(pairs(&body)),
-                "multipart/form-data" => {
-                    match read_multipart(content_type.unwrap_or_default(), body.clone()).await {
-                        Ok(fields) => values.extend(fields),
-                        Err(e) => body_error = Some(format!("Malformed multipart body: {e}")),
-                    }
-                }
+                "multipart/form-data" => match read_multipart(content_type.unwrap_or_default(), body.clone()).await {
+                    Ok(fields) => values.extend(fields),
+                    Err(e) => body_error = Some(format!("Malformed multipart body: {e}")),
+                },
                 m if m == "application/json" || m.ends_with("+json") => {
                     match serde_json::from_slice::<serde_json::Value>(&body) {
-                        Ok(serde_json::Value::Object(map)) => values.extend(
-                            map.into_iter()
-                                .filter_map(|(k, v)| json_field(v).map(|v| (k, v))),
-                        ),
+                        Ok(serde_json::Value::Object(map)) => {
+                            values.extend(map.into_iter().filter_map(|(k, v)| json_field(v).map(|v| (k, v))))
+                        }
                         Ok(_) => body_error = Some("The JSON body must be an object".into()),
                         Err(e) => body_error = Some(format!("Malformed JSON body: {e}")),
                     }
@@ -67,17 +62,17 @@ impl Params {
                 _ => {}
             }
         }
-        Params {
-            values,
-            query,
-            raw_body: body,
-            body_error,
-        }
+        Params { values, query, raw_body: body, body_error }
     }
 
     /// The value, when present (possibly empty).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
+    }
+
+    /// Every parameter, body values over query values.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The value from the query string only.
@@ -97,12 +92,7 @@ impl Params {
 
     /// PHP's `filter_var(FILTER_VALIDATE_BOOLEAN)`: `1`, `true`, `on`, `yes` in any case.
     pub fn flag(&self, name: &str) -> Option<bool> {
-        self.get(name).map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "on" | "yes"
-            )
-        })
+        self.get(name).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "on" | "yes"))
     }
 
     /// PHP's `(int)` cast: leading digits with an optional sign, else 0.
@@ -112,11 +102,7 @@ impl Params {
 
     /// The names among `required` that are missing or empty (REMP's Runner check).
     pub fn missing<'a>(&self, required: &[&'a str]) -> Vec<&'a str> {
-        required
-            .iter()
-            .copied()
-            .filter(|n| self.non_empty(n).is_none())
-            .collect()
+        required.iter().copied().filter(|n| self.non_empty(n).is_none()).collect()
     }
 }
 
@@ -132,10 +118,7 @@ pub fn php_int(value: &str) -> i64 {
     digits[..end].parse::<i64>().map(|n| sign * n).unwrap_or(0)
 }
 
-async fn read_multipart(
-    content_type: &str,
-    body: Bytes,
-) -> Result<HashMap<String, String>, multer::Error> {
+async fn read_multipart(content_type: &str, body: Bytes) -> Result<HashMap<String, String>, multer::Error> {
     let boundary = multer::parse_boundary(content_type)?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
@@ -158,12 +141,8 @@ mod tests {
 
     #[tokio::test]
     async fn reads_every_body_kind_and_prefers_the_body() {
-        let form = Params::parse(
-            Some("a=q&b=q"),
-            Some("application/x-www-form-urlencoded"),
-            Bytes::from("a=form"),
-        )
-        .await;
+        let form =
+            Params::parse(Some("a=q&b=q"), Some("application/x-www-form-urlencoded"), Bytes::from("a=form")).await;
         assert_eq!((form.get("a"), form.get("b")), (Some("form"), Some("q")));
         assert_eq!(form.query("a"), Some("q"));
 
@@ -179,14 +158,8 @@ mod tests {
         assert_eq!(json.get("ids"), Some("[1,2]"));
         assert_eq!(json.get("n"), None);
 
-        let body =
-            "--XX\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nm@x.io\r\n--XX--\r\n";
-        let multi = Params::parse(
-            None,
-            Some("multipart/form-data; boundary=XX"),
-            Bytes::from(body),
-        )
-        .await;
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nm@x.io\r\n--XX--\r\n";
+        let multi = Params::parse(None, Some("multipart/form-data; boundary=XX"), Bytes::from(body)).await;
         assert_eq!(multi.get("email"), Some("m@x.io"));
         assert!(multi.body_error.is_none());
     }
@@ -194,12 +167,7 @@ mod tests {
     #[tokio::test]
     async fn malformed_bodies_are_reported_not_fatal() {
         let bad = Params::parse(Some("x=1"), Some("application/json"), Bytes::from("{nope")).await;
-        assert!(
-            bad.body_error
-                .as_deref()
-                .unwrap_or_default()
-                .starts_with("Malformed JSON")
-        );
+        assert!(bad.body_error.as_deref().unwrap_or_default().starts_with("Malformed JSON"));
         assert_eq!(bad.get("x"), Some("1"));
     }
 

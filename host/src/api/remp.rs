@@ -111,23 +111,15 @@ impl Call {
         if missing.is_empty() {
             return Ok(());
         }
-        let errors: Map<String, Value> = missing
-            .into_iter()
-            .map(|n| (n.to_owned(), json!(["Field is required"])))
-            .collect();
-        Err(json(
-            StatusCode::BAD_REQUEST,
-            &json!({"status": "error", "code": "invalid_input", "errors": errors}),
-        ))
+        let errors: Map<String, Value> =
+            missing.into_iter().map(|n| (n.to_owned(), json!(["Field is required"]))).collect();
+        Err(json(StatusCode::BAD_REQUEST, &json!({"status": "error", "code": "invalid_input", "errors": errors})))
     }
 }
 
 /// A REMP error body with `message` and `code`.
 pub(crate) fn error(status: StatusCode, message: &str, code: &str) -> Response {
-    json(
-        status,
-        &json!({"status": "error", "message": message, "code": code}),
-    )
+    json(status, &json!({"status": "error", "message": message, "code": code}))
 }
 
 /// REMP's authorization failure.
@@ -141,28 +133,13 @@ fn not_authorized(message: &str) -> Response {
 /// Where a request comes from: the socket peer, or REMP's header order when configured to
 /// trust a proxy.
 fn client_info(app: &App, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-    };
-    let forwarded =
-        || header("client-ip").or_else(|| header("x-forwarded-for").filter(|v| *v != "127.0.0.1"));
-    let ip = match app
-        .settings
-        .trust_forwarded_headers
-        .then(forwarded)
-        .flatten()
-    {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let forwarded = || header("client-ip").or_else(|| header("x-forwarded-for").filter(|v| *v != "127.0.0.1"));
+    let ip = match app.settings.trust_forwarded_headers.then(forwarded).flatten() {
         Some(ip) => ip.chars().take(64).collect(),
         None => peer.ip().to_string(),
     };
-    let user_agent = header("user-agent")
-        .unwrap_or_default()
-        .chars()
-        .take(1024)
-        .collect();
+    let user_agent = header("user-agent").unwrap_or_default().chars().take(1024).collect();
     ClientInfo { ip, user_agent }
 }
 
@@ -194,32 +171,22 @@ async fn handle(
         Err(_) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "The request body is larger than {} bytes",
-                    app.settings.max_body_bytes
-                ),
+                &format!("The request body is larger than {} bytes", app.settings.max_body_bytes),
                 "payload_too_large",
             );
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let params = Params::parse(uri.query(), content_type, body).await;
     if let Some(problem) = &params.body_error {
         return error(StatusCode::BAD_REQUEST, problem, "invalid_input");
     }
     let client = client_info(&app, peer, &headers);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let services = &app.services;
     let caller = match route.access {
         Access::Open => Caller::Anonymous,
-        Access::ApiToken => match services
-            .authorize_api_token(authorization, route.name)
-            .await
-        {
+        Access::ApiToken => match services.authorize_api_token(authorization, route.name).await {
             Ok(Ok(_)) => Caller::Api,
             Ok(Err(denied)) => return not_authorized(&denied.0),
             Err(e) => return ApiError(e).into_response(),
@@ -228,13 +195,11 @@ async fn handle(
             Ok(Ok(authz)) => {
                 if authz.device.is_none() {
                     for user in &authz.users {
-                        services.events.publish(
-                            crate::domain::event::DomainEvent::UserLastAccess {
-                                user_id: user.id,
-                                source: params.query("source").map(|s| format!("api+{s}")),
-                                user_agent: client.user_agent.clone(),
-                            },
-                        );
+                        services.events.publish(crate::domain::event::DomainEvent::UserLastAccess {
+                            user_id: user.id,
+                            source: params.query("source").map(|s| format!("api+{s}")),
+                            user_agent: client.user_agent.clone(),
+                        });
                     }
                 }
                 Caller::User(authz)
@@ -243,16 +208,7 @@ async fn handle(
             Err(e) => return ApiError(e).into_response(),
         },
     };
-    let call = Call {
-        app,
-        version,
-        route: route.name,
-        method,
-        headers,
-        params,
-        client,
-        caller,
-    };
+    let call = Call { app, version, route: route.name, method, headers, params, client, caller };
     let result = match route.name {
         "user/info" => account::info(&call).await,
         "users/login" => account::login(&call).await,
@@ -268,9 +224,7 @@ async fn handle(
         "users/list" => users::list(&call).await,
         "users/confirm" => users::confirm(&call).await,
         "users/touch" => users::touch(&call).await,
-        other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!(
-            "route {other} has no handler"
-        )))),
+        other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!("route {other} has no handler")))),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }
@@ -280,9 +234,5 @@ pub(crate) type Handled = Result<Response, ApiError>;
 
 /// `{"k": "v", ...}` of public meta; `{}` when there is none (REMP uses an object here).
 pub(crate) fn meta_object(meta: Vec<(String, String)>) -> Value {
-    Value::Object(
-        meta.into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    )
+    Value::Object(meta.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }

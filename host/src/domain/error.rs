@@ -15,11 +15,7 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     /// The input is not acceptable; `field` names the offending parameter when there is one.
     #[error("{message}")]
-    Invalid {
-        code: &'static str,
-        field: Option<String>,
-        message: String,
-    },
+    Invalid { code: &'static str, field: Option<String>, message: String },
     /// A sign-in failed; `reason` carries REMP's authentication exception code.
     #[error("{message}")]
     Auth { reason: AuthReason, message: String },
@@ -52,24 +48,13 @@ impl Error {
     }
 
     /// Shorthand for an `Invalid` error about one field.
-    pub fn invalid(
-        code: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Invalid {
-            code,
-            field: Some(field.into()),
-            message: message.into(),
-        }
+    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid { code, field: Some(field.into()), message: message.into() }
     }
 
     /// Shorthand for a failed sign-in.
     pub fn auth(reason: AuthReason, message: impl Into<String>) -> Self {
-        Error::Auth {
-            reason,
-            message: message.into(),
-        }
+        Error::Auth { reason, message: message.into() }
     }
 
     /// Shorthand for a storage failure.

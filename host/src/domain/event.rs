@@ -94,6 +94,30 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    /// The user the event is about, when there is one.
+    pub fn user_id(&self) -> Option<UserId> {
+        use DomainEvent::*;
+        match self {
+            NewUser { user_id }
+            | UserRegistered { user_id, .. }
+            | UserUpdated { user_id }
+            | EmailChanged { user_id, .. }
+            | UserConfirmed { user_id, .. }
+            | UserMeta { user_id, .. }
+            | UserSignIn { user_id, .. }
+            | UserSignOut { user_id }
+            | UserLastAccess { user_id, .. }
+            | NewAccessToken { user_id, .. }
+            | RemovedAccessToken { user_id, .. }
+            | UserChangePassword { user_id, .. }
+            | UserEnabled { user_id }
+            | UserDisabled { user_id }
+            | UserDeleted { user_id } => Some(*user_id),
+            LoginAttempt { user_id, .. } => *user_id,
+            PairDeviceAccessTokens { .. } | UnpairDeviceAccessTokens { .. } => None,
+        }
+    }
+
     /// The event's name, as REMP's event storage codes it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -44,9 +44,8 @@ pub struct NewToken {
 /// nothing secure can be done then.
 fn random_bytes<const N: usize>() -> crate::domain::Result<[u8; N]> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| {
-        crate::domain::Error::Internal(anyhow::anyhow!("OS random source failed: {e}"))
-    })?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| crate::domain::Error::Internal(anyhow::anyhow!("OS random source failed: {e}")))?;
     Ok(buf)
 }
 
@@ -108,11 +107,7 @@ mod tests {
         let a = new_token().unwrap();
         let b = new_token().unwrap();
         assert_eq!(a.plain.len(), 32);
-        assert!(
-            a.plain
-                .bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-        );
+        assert!(a.plain.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a.plain, b.plain);
         assert_eq!(a.digest, TokenDigest::of(&a.plain));
         assert!(looks_like_token(&a.plain));

@@ -11,6 +11,9 @@ pub struct AccessToken {
     pub user_id: UserId,
     pub device_token_id: Option<u64>,
     pub source: Option<String>,
+    /// Which authenticator signed the user in: `password`, or a plugin's name.
+    #[serde(default)]
+    pub method: Option<String>,
     pub ip: String,
     pub user_agent: String,
     pub created_at: Timestamp,

@@ -10,10 +10,7 @@ use crate::domain::{
     now,
     secret::{generate_password, new_token},
     token::ClientInfo,
-    user::{
-        GDPR_REMOVAL, MAX_EMAIL_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, NewUser, Role, User,
-        UserId,
-    },
+    user::{GDPR_REMOVAL, MAX_EMAIL_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, NewUser, Role, User, UserId},
 };
 use crate::store::{AccessTokenDraft, Batch, Change, UserScan};
 
@@ -85,30 +82,19 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 impl Services {
-    /// REMP's email validator chain (syntax, then blocked domains).
-    pub fn email_is_valid(&self, email: &str) -> bool {
-        email.len() <= MAX_EMAIL_LEN && self.email.is_valid(email)
-    }
-
     /// Register a user, or claim an existing unclaimed one, as REMP's `users/create` does.
     /// Every outcome is recorded as a registration attempt.
     pub async fn register(&self, reg: Registration, client: &ClientInfo) -> Result<Registered> {
-        let attempt = |user_id: Option<UserId>, status: RegistrationStatus| {
-            Change::InsertRegistrationAttempt {
-                user_id,
-                email: reg.email.chars().take(MAX_EMAIL_LEN).collect(),
-                status,
-                source: reg.source.clone(),
-                ip: client.ip.clone(),
-                user_agent: client.user_agent.clone(),
-            }
+        let attempt = |user_id: Option<UserId>, status: RegistrationStatus| Change::InsertRegistrationAttempt {
+            user_id,
+            email: reg.email.chars().take(MAX_EMAIL_LEN).collect(),
+            status,
+            source: reg.source.clone(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
         };
-        let record = |user_id, status| async move {
-            self.store
-                .apply(Batch(vec![attempt(user_id, status)]))
-                .await
-                .map(|_| ())
-        };
+        let record =
+            |user_id, status| async move { self.store.apply(Batch(vec![attempt(user_id, status)])).await.map(|_| ()) };
         if reg.email.len() > MAX_EMAIL_LEN || !crate::domain::email::is_email(&reg.email) {
             record(None, RegistrationStatus::InvalidEmail).await?;
             return Err(invalid_email());
@@ -120,10 +106,7 @@ impl Services {
         };
         if existing.is_some() && (reg.unclaimed || !existing_unclaimed) {
             record(None, RegistrationStatus::TakenEmail).await?;
-            return Err(Error::Conflict {
-                code: "email_taken",
-                message: "Email is already taken".into(),
-            });
+            return Err(Error::Conflict { code: "email_taken", message: "Email is already taken".into() });
         }
         let source = non_empty(&reg.source).unwrap_or("api").to_owned();
         let device = match non_empty(&reg.device_token) {
@@ -154,7 +137,7 @@ impl Services {
             Some(user) => self.claim_unclaimed(user, &reg, &source, client).await?,
             None if reg.unclaimed => self.create_unclaimed(&reg, &source).await?,
             None => {
-                if reg.check_email && !self.email_is_valid(&reg.email) {
+                if reg.check_email && !self.email_is_valid(&reg.email).await? {
                     record(None, RegistrationStatus::InvalidEmail).await?;
                     return Err(invalid_email());
                 }
@@ -168,10 +151,7 @@ impl Services {
             }
         }
         record(Some(user.id), RegistrationStatus::Ok).await?;
-        Ok(Registered {
-            user,
-            access_token: token,
-        })
+        Ok(Registered { user, access_token: token })
     }
 
     /// REMP's post-registration update: names, ext_id and note, where given and non-empty.
@@ -229,30 +209,21 @@ impl Services {
                     user_id: 0,
                     device_token_id: None,
                     source: Some(source.to_owned()),
+                    method: None,
                     ip: client.ip.clone(),
                     user_agent: client.user_agent.clone(),
                 }),
             )
             .await?;
         let mut events = vec![DomainEvent::NewUser { user_id: user.id }];
-        events.extend(
-            meta.into_iter()
-                .map(|(key, value, _)| DomainEvent::UserMeta {
-                    user_id: user.id,
-                    key,
-                    value: Some(value),
-                }),
-        );
-        events.push(DomainEvent::UserRegistered {
+        events.extend(meta.into_iter().map(|(key, value, _)| DomainEvent::UserMeta {
             user_id: user.id,
-            send_email: reg.send_email,
-            password: generated,
-        });
+            key,
+            value: Some(value),
+        }));
+        events.push(DomainEvent::UserRegistered { user_id: user.id, send_email: reg.send_email, password: generated });
         if let Some(t) = access {
-            events.push(DomainEvent::NewAccessToken {
-                user_id: user.id,
-                token_id: t.id,
-            });
+            events.push(DomainEvent::NewAccessToken { user_id: user.id, token_id: t.id });
         }
         Ok((user, Some(token.plain), events))
     }
@@ -270,14 +241,11 @@ impl Services {
         }
         let (user, _) = self.store.create_user(draft, meta.clone(), None).await?;
         let mut events = vec![DomainEvent::NewUser { user_id: user.id }];
-        events.extend(
-            meta.into_iter()
-                .map(|(key, value, _)| DomainEvent::UserMeta {
-                    user_id: user.id,
-                    key,
-                    value: Some(value),
-                }),
-        );
+        events.extend(meta.into_iter().map(|(key, value, _)| DomainEvent::UserMeta {
+            user_id: user.id,
+            key,
+            value: Some(value),
+        }));
         Ok((user, None, events))
     }
 
@@ -308,17 +276,14 @@ impl Services {
         let token = new_token()?;
         let mut batch = Batch::new();
         batch
-            .push(Change::DeleteMeta {
-                user_id: user.id,
-                key: UNCLAIMED_USER.into(),
-                value: None,
-            })
+            .push(Change::DeleteMeta { user_id: user.id, key: UNCLAIMED_USER.into(), value: None })
             .push(Change::PutUser(Box::new(user.clone())))
             .push(Change::InsertAccessToken(AccessTokenDraft {
                 digest: token.digest,
                 user_id: user.id,
                 device_token_id: None,
                 source: Some(source.to_owned()),
+                method: None,
                 ip: client.ip.clone(),
                 user_agent: client.user_agent.clone(),
             }));
@@ -332,23 +297,12 @@ impl Services {
         }
         let applied = self.store.apply(batch).await?;
         let mut events = vec![
-            DomainEvent::UserMeta {
-                user_id: user.id,
-                key: UNCLAIMED_USER.into(),
-                value: None,
-            },
+            DomainEvent::UserMeta { user_id: user.id, key: UNCLAIMED_USER.into(), value: None },
             DomainEvent::UserUpdated { user_id: user.id },
-            DomainEvent::UserRegistered {
-                user_id: user.id,
-                send_email: reg.send_email,
-                password: generated,
-            },
+            DomainEvent::UserRegistered { user_id: user.id, send_email: reg.send_email, password: generated },
         ];
         if let Some(t) = applied.access_tokens().next() {
-            events.push(DomainEvent::NewAccessToken {
-                user_id: user.id,
-                token_id: t.id,
-            });
+            events.push(DomainEvent::NewAccessToken { user_id: user.id, token_id: t.id });
         }
         Ok((user, Some(token.plain), events))
     }
@@ -364,9 +318,7 @@ impl Services {
             source: source.to_owned(),
             referer: non_empty(&reg.referer).map(str::to_owned),
             registration_channel: "crm".into(),
-            locale: non_empty(&reg.locale)
-                .map(str::to_owned)
-                .unwrap_or_else(|| self.config.default_locale.clone()),
+            locale: non_empty(&reg.locale).map(str::to_owned).unwrap_or_else(|| self.config.default_locale.clone()),
             ext_id: reg.ext_id.filter(|v| *v != 0),
             note: non_empty(&reg.note).map(str::to_owned),
         }
@@ -375,20 +327,14 @@ impl Services {
     /// Create a user as an operator (`crm-users user add`), REMP's `user:add`.
     pub async fn add_account(&self, account: NewAccount) -> Result<User> {
         if account.email.len() > MAX_EMAIL_LEN || !crate::domain::email::is_email(&account.email) {
-            return Err(Error::invalid(
-                "invalid_email",
-                "email",
-                format!("'{}' is not a valid email", account.email),
-            ));
+            return Err(Error::invalid("invalid_email", "email", format!("'{}' is not a valid email", account.email)));
         }
         let len = account.password.chars().count();
         if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&len) {
             return Err(Error::invalid(
                 "invalid_password",
                 "password",
-                format!(
-                    "the password must have {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
-                ),
+                format!("the password must have {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
             ));
         }
         let draft = NewUser {
@@ -396,11 +342,7 @@ impl Services {
             password_hash: self.passwords.hash(&account.password).await?,
             first_name: account.first_name.filter(|v| !v.is_empty()),
             last_name: account.last_name.filter(|v| !v.is_empty()),
-            role: if account.admin {
-                Role::Admin
-            } else {
-                Role::User
-            },
+            role: if account.admin { Role::Admin } else { Role::User },
             active: account.active,
             source: "cli".into(),
             referer: None,
@@ -410,8 +352,7 @@ impl Services {
             note: None,
         };
         let (user, _) = self.store.create_user(draft, vec![], None).await?;
-        self.events
-            .publish(DomainEvent::NewUser { user_id: user.id });
+        self.events.publish(DomainEvent::NewUser { user_id: user.id });
         Ok(user)
     }
 
@@ -425,7 +366,7 @@ impl Services {
         if let Some(email) = non_empty(&change.email) {
             if email.len() > MAX_EMAIL_LEN
                 || !crate::domain::email::is_email(email)
-                || (change.check_email && !self.email_is_valid(email))
+                || (change.check_email && !self.email_is_valid(email).await?)
             {
                 return Err(invalid_email());
             }
@@ -450,15 +391,9 @@ impl Services {
         }
         if let Some(password) = non_empty(&change.password) {
             if password.len() > MAX_PASSWORD_LEN {
-                return Err(Error::invalid(
-                    "invalid_password",
-                    "password",
-                    "Password is too long",
-                ));
+                return Err(Error::invalid("invalid_password", "password", "Password is too long"));
             }
-            if self.passwords.verify(password, &user.password_hash).await?
-                == super::passwords::Verified::No
-            {
+            if self.passwords.verify(password, &user.password_hash).await? == super::passwords::Verified::No {
                 let new_hash = self.passwords.hash(password).await?;
                 batch.push(Change::InsertPasswordChange {
                     user_id: user.id,
@@ -467,10 +402,7 @@ impl Services {
                     to_hash: new_hash.clone(),
                 });
                 user.password_hash = new_hash;
-                events.push(DomainEvent::UserChangePassword {
-                    user_id: user.id,
-                    notify: true,
-                });
+                events.push(DomainEvent::UserChangePassword { user_id: user.id, notify: true });
             }
         }
         user.modified_at = now();
@@ -489,15 +421,10 @@ impl Services {
         if user.confirmed_at.is_none() {
             user.confirmed_at = Some(now());
             user.modified_at = now();
-            self.store
-                .apply(Batch(vec![Change::PutUser(Box::new(user.clone()))]))
-                .await?;
+            self.store.apply(Batch(vec![Change::PutUser(Box::new(user.clone()))])).await?;
             self.events.publish_all([
                 DomainEvent::UserUpdated { user_id: user.id },
-                DomainEvent::UserConfirmed {
-                    user_id: user.id,
-                    by_admin: false,
-                },
+                DomainEvent::UserConfirmed { user_id: user.id, by_admin: false },
             ]);
         }
         Ok(user)
@@ -524,14 +451,8 @@ impl Services {
         anon.active = false;
         anon.deleted_at = Some(now());
         anon.modified_at = now();
-        let public_keys: Vec<String> = self
-            .store
-            .user_meta(user.id)
-            .await?
-            .into_iter()
-            .filter(|m| m.is_public)
-            .map(|m| m.key)
-            .collect();
+        let public_keys: Vec<String> =
+            self.store.user_meta(user.id).await?.into_iter().filter(|m| m.is_public).map(|m| m.key).collect();
         let tokens = self.store.access_tokens_of_user(user.id).await?;
         let mut batch = Batch::new();
         batch
@@ -543,17 +464,11 @@ impl Services {
         }
         let applied = self.store.apply(batch).await?;
         let mut events = vec![DomainEvent::UserUpdated { user_id: user.id }];
-        events.extend(public_keys.into_iter().map(|key| DomainEvent::UserMeta {
-            user_id: user.id,
-            key,
-            value: None,
-        }));
-        events.extend(applied.removed_access_tokens.iter().map(|t| {
-            DomainEvent::RemovedAccessToken {
-                user_id: t.user_id,
-                token_id: t.id,
-                source: t.source.clone(),
-            }
+        events.extend(public_keys.into_iter().map(|key| DomainEvent::UserMeta { user_id: user.id, key, value: None }));
+        events.extend(applied.removed_access_tokens.iter().map(|t| DomainEvent::RemovedAccessToken {
+            user_id: t.user_id,
+            token_id: t.id,
+            source: t.source.clone(),
         }));
         events.push(DomainEvent::UserDeleted { user_id: user.id });
         self.events.publish_all(events);
@@ -563,12 +478,7 @@ impl Services {
     /// REMP's `user:disable`: deactivate and remove every access token. `Ok(false)` when the
     /// user was already inactive.
     pub async fn disable_user(&self, email: &str) -> Result<bool> {
-        let Some(mut user) = self
-            .store
-            .user_by_email(email)
-            .await?
-            .filter(|u| !u.is_deleted())
-        else {
+        let Some(mut user) = self.store.user_by_email(email).await?.filter(|u| !u.is_deleted()) else {
             return Err(Error::NotFound("User not found".into()));
         };
         if !user.active {
@@ -578,18 +488,12 @@ impl Services {
         user.modified_at = now();
         let tokens = self.store.access_tokens_of_user(user.id).await?;
         let mut batch = Batch(vec![Change::PutUser(Box::new(user.clone()))]);
-        batch
-            .0
-            .extend(tokens.iter().map(|t| Change::DeleteAccessToken(t.digest)));
+        batch.0.extend(tokens.iter().map(|t| Change::DeleteAccessToken(t.digest)));
         let applied = self.store.apply(batch).await?;
         let mut events: Vec<DomainEvent> = applied
             .removed_access_tokens
             .iter()
-            .map(|t| DomainEvent::RemovedAccessToken {
-                user_id: t.user_id,
-                token_id: t.id,
-                source: t.source.clone(),
-            })
+            .map(|t| DomainEvent::RemovedAccessToken { user_id: t.user_id, token_id: t.id, source: t.source.clone() })
             .collect();
         events.push(DomainEvent::UserUpdated { user_id: user.id });
         events.push(DomainEvent::UserDisabled { user_id: user.id });
@@ -599,17 +503,8 @@ impl Services {
 
     /// REMP's `users/list`: non-deleted users in id order, 1,000 a page, optionally only the
     /// given ids and only active ones.
-    pub async fn list_users(
-        &self,
-        ids: Option<&[UserId]>,
-        page: u64,
-        include_inactive: bool,
-    ) -> Result<UserPage> {
-        let scan = UserScan {
-            after: None,
-            include_inactive,
-            include_deleted: false,
-        };
+    pub async fn list_users(&self, ids: Option<&[UserId]>, page: u64, include_inactive: bool) -> Result<UserPage> {
+        let scan = UserScan { after: None, include_inactive, include_deleted: false };
         let offset = (page.saturating_sub(1) as usize).saturating_mul(LIST_PAGE_SIZE);
         let (users, total_count) = match ids {
             Some(ids) => {
@@ -625,22 +520,12 @@ impl Services {
                     }
                 }
                 let total = found.len() as u64;
-                (
-                    found
-                        .into_iter()
-                        .skip(offset)
-                        .take(LIST_PAGE_SIZE)
-                        .collect(),
-                    total,
-                )
+                (found.into_iter().skip(offset).take(LIST_PAGE_SIZE).collect(), total)
             }
             None => {
                 let total = self.store.count_users(&scan).await?;
                 let page_users = if (offset as u64) < total {
-                    let mut all = self
-                        .store
-                        .scan_users(&scan, offset + LIST_PAGE_SIZE)
-                        .await?;
+                    let mut all = self.store.scan_users(&scan, offset + LIST_PAGE_SIZE).await?;
                     all.drain(..offset.min(all.len()));
                     all
                 } else {
@@ -649,19 +534,14 @@ impl Services {
                 (page_users, total)
             }
         };
-        Ok(UserPage {
-            users,
-            total_count,
-            total_pages: total_count.div_ceil(LIST_PAGE_SIZE as u64),
-        })
+        Ok(UserPage { users, total_count, total_pages: total_count.div_ceil(LIST_PAGE_SIZE as u64) })
     }
 
     /// REMP's deprecated `hashed_id`: HMAC-SHA256 of the user id under a server key.
     pub async fn hashed_id(&self, user_id: UserId) -> Result<String> {
         use hmac::{Hmac, Mac};
         let key = self.store.server_secret("hashed_id").await?;
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key)
-            .map_err(|e| Error::Internal(e.into()))?;
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).map_err(|e| Error::Internal(e.into()))?;
         mac.update(user_id.to_string().as_bytes());
         Ok(hex::encode(mac.finalize().into_bytes()))
     }

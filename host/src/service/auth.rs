@@ -2,6 +2,7 @@
 //! built-in password authenticator with its rate limits, and authorization of API tokens and
 //! user tokens (access token, then device token).
 
+use super::extensions::PluginAuthenticator;
 use super::{Services, passwords::Verified};
 use crate::domain::{
     Error, Result,
@@ -15,6 +16,7 @@ use crate::domain::{
 };
 use crate::store::{Batch, Change, LoginAttemptDraft};
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// What a client offered to sign in with. Every authenticator sees all of it and decides for
 /// itself whether the credentials are its kind (REMP passes one array to every authenticator).
@@ -25,6 +27,8 @@ pub struct Credentials {
     pub autologin_token: Option<String>,
     /// `api`, `api+<source>`, `web`, ... as REMP builds it.
     pub source: String,
+    /// Every other request parameter, for plugin authenticators' own kinds of credentials.
+    pub extra: Vec<(String, String)>,
 }
 
 /// One link of the authenticator chain.
@@ -36,13 +40,10 @@ pub trait Authenticator: Send + Sync {
     fn regenerates_token(&self) -> bool {
         true
     }
+    /// How sign-in handlers and tokens name this authenticator.
+    fn method(&self) -> String;
     /// `Ok(None)`: not my credentials. `Err(Error::Auth{..})`: my credentials, refused.
-    async fn authenticate(
-        &self,
-        svc: &Services,
-        creds: &Credentials,
-        client: &ClientInfo,
-    ) -> Result<Option<User>>;
+    async fn authenticate(&self, svc: &Services, creds: &Credentials, client: &ClientInfo) -> Result<Option<User>>;
 }
 
 /// REMP's `UsersAuthenticator`: email and password, with both brute-force limits.
@@ -57,18 +58,15 @@ impl Authenticator for PasswordAuthenticator {
         500
     }
 
-    async fn authenticate(
-        &self,
-        svc: &Services,
-        creds: &Credentials,
-        client: &ClientInfo,
-    ) -> Result<Option<User>> {
+    fn method(&self) -> String {
+        "password".into()
+    }
+
+    async fn authenticate(&self, svc: &Services, creds: &Credentials, client: &ClientInfo) -> Result<Option<User>> {
         let (Some(email), Some(password)) = (&creds.username, &creds.password) else {
             return Ok(None);
         };
-        svc.check_password(email, password, &creds.source, client)
-            .await
-            .map(Some)
+        svc.check_password(email, password, &creds.source, client).await.map(Some)
     }
 }
 
@@ -105,68 +103,84 @@ pub struct Unauthorized(pub String);
 /// Split an Authorization header into its token: exactly two space-separated parts, the first
 /// `Bearer` in any case.
 pub fn parse_bearer(header: Option<&str>) -> std::result::Result<&str, Unauthorized> {
-    let header = header
-        .ok_or_else(|| Unauthorized("Authorization header HTTP_Authorization is not set".into()))?;
+    let header = header.ok_or_else(|| Unauthorized("Authorization header HTTP_Authorization is not set".into()))?;
     let parts: Vec<&str> = header.split(' ').collect();
     match parts.as_slice() {
         [scheme, token] if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Ok(token),
-        _ => Err(Unauthorized(
-            "Authorization header contains invalid structure".into(),
-        )),
+        _ => Err(Unauthorized("Authorization header contains invalid structure".into())),
     }
 }
 
 impl Services {
-    /// Run the authenticator chain with REMP's semantics, then issue the token.
+    /// The authenticator chain for one sign-in: the built-ins and the current plugin set's
+    /// authenticators, highest priority first. At equal priority a plugin runs first, as
+    /// REMP bumps a later registration above a taken priority.
+    fn authenticator_chain(&self) -> Vec<Arc<dyn Authenticator>> {
+        let set = self.plugins.current();
+        let mut chain: Vec<Arc<dyn Authenticator>> = set
+            .of(crate::plugins::Kind::Authenticator)
+            .map(|p| Arc::new(PluginAuthenticator(p.clone())) as Arc<dyn Authenticator>)
+            .collect();
+        chain.extend(self.authenticators.iter().cloned());
+        chain.sort_by_key(|a| std::cmp::Reverse(a.priority()));
+        chain
+    }
+
+    /// Run the authenticator chain with REMP's semantics, then the sign-in handlers, then
+    /// issue the token.
     pub async fn sign_in(&self, creds: &Credentials, client: &ClientInfo) -> Result<SignedIn> {
         let mut first_failure: Option<Error> = None;
         let mut winner = None;
-        for authenticator in self.authenticators.iter() {
+        for authenticator in self.authenticator_chain() {
             match authenticator.authenticate(self, creds, client).await {
                 Ok(Some(user)) => {
                     // An unclaimed user never signs in; REMP treats it as "not mine".
                     if self.is_unclaimed(&user).await? {
                         continue;
                     }
-                    winner = Some((user, authenticator.regenerates_token()));
+                    winner = Some((user, authenticator.regenerates_token(), authenticator.method()));
                     break;
                 }
                 Ok(None) => {}
-                Err(
-                    e @ Error::Auth {
-                        reason: AuthReason::RateLimited,
-                        ..
-                    },
-                ) => return Err(e),
+                Err(e @ Error::Auth { reason: AuthReason::RateLimited, .. }) => return Err(e),
                 Err(e @ Error::Auth { .. }) => {
                     first_failure.get_or_insert(e);
                 }
                 Err(other) => return Err(other),
             }
         }
-        let Some((user, regenerate)) = winner else {
-            return Err(
-                first_failure.unwrap_or_else(|| Error::auth(AuthReason::IdentityNotFound, ""))
-            );
+        let Some((user, regenerate, method)) = winner else {
+            return Err(first_failure.unwrap_or_else(|| Error::auth(AuthReason::IdentityNotFound, "")));
         };
+        self.complete_sign_in(user, &creds.source, &method, regenerate, client).await
+    }
+
+    /// Everything after a successful authentication, for every way of signing in: the
+    /// sign-in handlers may refuse or set meta, then the sign-in event and the new token.
+    pub async fn complete_sign_in(
+        &self,
+        user: User,
+        source: &str,
+        method: &str,
+        regenerate: bool,
+        client: &ClientInfo,
+    ) -> Result<SignedIn> {
+        if let Err(denied) = self.run_sign_in_handlers(&user, source, method, client).await {
+            let of = AttemptOf { email: &user.email, source, client };
+            let message = denied.to_string();
+            self.record_login_attempt(&of, Some(&user), LoginStatus::SignInDenied, Some(&message)).await?;
+            return Err(denied);
+        }
         self.events.publish(DomainEvent::UserSignIn {
             user_id: user.id,
-            source: creds.source.clone(),
+            source: source.to_owned(),
             regenerate_token: regenerate,
         });
         if !regenerate {
-            return Ok(SignedIn {
-                user,
-                access_token: None,
-            });
+            return Ok(SignedIn { user, access_token: None });
         }
-        let (user, token) = self
-            .issue_sign_in_token(user, &creds.source, client)
-            .await?;
-        Ok(SignedIn {
-            user,
-            access_token: Some(token),
-        })
+        let (user, token) = self.issue_sign_in_token(user, source, method, client).await?;
+        Ok(SignedIn { user, access_token: Some(token) })
     }
 
     /// REMP's `SignEventHandler`: a new access token plus `current_sign_in_at/ip`, together.
@@ -174,13 +188,11 @@ impl Services {
         &self,
         mut user: User,
         source: &str,
+        method: &str,
         client: &ClientInfo,
     ) -> Result<(User, String)> {
         if user.is_deleted() {
-            return Err(Error::auth(
-                AuthReason::IdentityNotFound,
-                "Account is disabled.",
-            ));
+            return Err(Error::auth(AuthReason::IdentityNotFound, "Account is disabled."));
         }
         let token = crate::domain::secret::new_token()?;
         user.current_sign_in_at = Some(now());
@@ -191,80 +203,38 @@ impl Services {
             user_id: user.id,
             device_token_id: None,
             source: Some(source.to_owned()),
+            method: Some(method.to_owned()),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         }));
         batch.push(Change::PutUser(Box::new(user.clone())));
         let applied = self.store.apply(batch).await?;
         if let Some(t) = applied.access_tokens().next() {
-            self.events.publish(DomainEvent::NewAccessToken {
-                user_id: user.id,
-                token_id: t.id,
-            });
+            self.events.publish(DomainEvent::NewAccessToken { user_id: user.id, token_id: t.id });
         }
         Ok((user, token.plain))
     }
 
     /// REMP's `UsernameAuthenticator::process`: checks in REMP's order, each failure recorded
     /// as a login attempt. `source` decides `ok` versus `api_ok`.
-    pub async fn check_password(
-        &self,
-        email: &str,
-        password: &str,
-        source: &str,
-        client: &ClientInfo,
-    ) -> Result<User> {
-        let attempt = AttemptOf {
-            email,
-            source,
-            client,
-        };
+    pub async fn check_password(&self, email: &str, password: &str, source: &str, client: &ClientInfo) -> Result<User> {
+        let attempt = AttemptOf { email, source, client };
         if self.ip_is_limited(&client.ip).await? {
-            self.record_login_attempt(
-                &attempt,
-                None,
-                LoginStatus::RateLimitExceeded,
-                Some(TOO_MANY_ATTEMPTS),
-            )
-            .await?;
+            self.record_login_attempt(&attempt, None, LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS)).await?;
             return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
         }
-        let Some(user) = self
-            .store
-            .user_by_email(email)
-            .await?
-            .filter(|u| !u.is_deleted())
-        else {
-            self.record_login_attempt(
-                &attempt,
-                None,
-                LoginStatus::NotFoundEmail,
-                Some("Invalid email."),
-            )
-            .await?;
+        let Some(user) = self.store.user_by_email(email).await?.filter(|u| !u.is_deleted()) else {
+            self.record_login_attempt(&attempt, None, LoginStatus::NotFoundEmail, Some("Invalid email.")).await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Invalid email."));
         };
         if self.is_unclaimed(&user).await? {
-            self.record_login_attempt(
-                &attempt,
-                Some(&user),
-                LoginStatus::UnclaimedUser,
-                Some("Account is unclaimed."),
-            )
-            .await?;
-            return Err(Error::auth(
-                AuthReason::NotApproved,
-                "Account is unclaimed.",
-            ));
+            self.record_login_attempt(&attempt, Some(&user), LoginStatus::UnclaimedUser, Some("Account is unclaimed."))
+                .await?;
+            return Err(Error::auth(AuthReason::NotApproved, "Account is unclaimed."));
         }
         if self.user_is_limited(&user).await? {
-            self.record_login_attempt(
-                &attempt,
-                Some(&user),
-                LoginStatus::RateLimitExceeded,
-                Some(TOO_MANY_ATTEMPTS),
-            )
-            .await?;
+            self.record_login_attempt(&attempt, Some(&user), LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS))
+                .await?;
             return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
         }
         let verified = if password.len() > crate::domain::user::MAX_PASSWORD_LEN {
@@ -273,51 +243,23 @@ impl Services {
             self.passwords.verify(password, &user.password_hash).await?
         };
         if verified == Verified::No {
-            self.record_login_attempt(
-                &attempt,
-                Some(&user),
-                LoginStatus::WrongPass,
-                Some("Invalid password."),
-            )
-            .await?;
-            return Err(Error::auth(
-                AuthReason::InvalidCredential,
-                "Invalid password.",
-            ));
+            self.record_login_attempt(&attempt, Some(&user), LoginStatus::WrongPass, Some("Invalid password.")).await?;
+            return Err(Error::auth(AuthReason::InvalidCredential, "Invalid password."));
         }
         if !user.active {
-            self.record_login_attempt(
-                &attempt,
-                Some(&user),
-                LoginStatus::InactiveUser,
-                Some("Account is disabled."),
-            )
-            .await?;
-            return Err(Error::auth(
-                AuthReason::IdentityNotFound,
-                "Account is disabled.",
-            ));
+            self.record_login_attempt(&attempt, Some(&user), LoginStatus::InactiveUser, Some("Account is disabled."))
+                .await?;
+            return Err(Error::auth(AuthReason::IdentityNotFound, "Account is disabled."));
         }
-        let user = if verified == Verified::YesRehash {
-            self.rehash(user, password).await?
-        } else {
-            user
-        };
-        let status = if source.starts_with("ap") {
-            LoginStatus::ApiOk
-        } else {
-            LoginStatus::Ok
-        };
-        self.record_login_attempt(&attempt, Some(&user), status, None)
-            .await?;
+        let user = if verified == Verified::YesRehash { self.rehash(user, password).await? } else { user };
+        let status = if source.starts_with("ap") { LoginStatus::ApiOk } else { LoginStatus::Ok };
+        self.record_login_attempt(&attempt, Some(&user), status, None).await?;
         Ok(user)
     }
 
     async fn rehash(&self, mut user: User, password: &str) -> Result<User> {
         user.password_hash = self.passwords.hash(password).await?;
-        self.store
-            .apply(Batch(vec![Change::PutUser(Box::new(user.clone()))]))
-            .await?;
+        self.store.apply(Batch(vec![Change::PutUser(Box::new(user.clone()))])).await?;
         Ok(user)
     }
 
@@ -329,26 +271,17 @@ impl Services {
         status: LoginStatus,
         message: Option<&str>,
     ) -> Result<()> {
-        let AttemptOf {
-            email,
-            source,
-            client,
-        } = *of;
+        let AttemptOf { email, source, client } = *of;
         let draft = LoginAttemptDraft {
             user_id: user.map(|u| u.id),
-            email: email
-                .chars()
-                .take(crate::domain::user::MAX_EMAIL_LEN)
-                .collect(),
+            email: email.chars().take(crate::domain::user::MAX_EMAIL_LEN).collect(),
             status,
             source: source.to_owned(),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             message: message.map(str::to_owned),
         };
-        self.store
-            .apply(Batch(vec![Change::InsertLoginAttempt(draft.clone())]))
-            .await?;
+        self.store.apply(Batch(vec![Change::InsertLoginAttempt(draft.clone())])).await?;
         self.events.publish(DomainEvent::LoginAttempt {
             user_id: draft.user_id,
             email: draft.email,
@@ -374,33 +307,22 @@ impl Services {
             return false;
         }
         let window = chrono::Duration::from_std(limits.window).unwrap_or(chrono::Duration::MAX);
-        marks
-            .first()
-            .is_some_and(|newest| newest.at > now() - window)
+        marks.first().is_some_and(|newest| newest.at > now() - window)
     }
 
     async fn ip_is_limited(&self, ip: &str) -> Result<bool> {
-        let marks = self
-            .store
-            .recent_attempts_by_ip(ip, self.config.login_limits.attempts)
-            .await?;
+        let marks = self.store.recent_attempts_by_ip(ip, self.config.login_limits.attempts).await?;
         Ok(self.limited(&marks))
     }
 
     async fn user_is_limited(&self, user: &User) -> Result<bool> {
         let limits = self.config.login_limits;
-        let marks = self
-            .store
-            .recent_attempts_by_user(user.id, limits.attempts)
-            .await?;
+        let marks = self.store.recent_attempts_by_user(user.id, limits.attempts).await?;
         if self.limited(&marks) {
             return Ok(true);
         }
         let hour_ago = now() - chrono::Duration::hours(1);
-        let guesses = self
-            .store
-            .wrong_passwords_since(user.id, hour_ago, limits.max_guesses_per_hour)
-            .await?;
+        let guesses = self.store.wrong_passwords_since(user.id, hour_ago, limits.max_guesses_per_hour).await?;
         Ok(guesses >= limits.max_guesses_per_hour)
     }
 
@@ -414,17 +336,11 @@ impl Services {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let found = if looks_like_token(token) {
-            self.store.api_token(&TokenDigest::of(token)).await?
-        } else {
-            None
-        };
+        let found = if looks_like_token(token) { self.store.api_token(&TokenDigest::of(token)).await? } else { None };
         Ok(match found {
             None => Err(Unauthorized("Token doesn't exists".into())),
             Some(t) if !t.active => Err(Unauthorized("Token isn't active".into())),
-            Some(t) if !t.allows(route) => Err(Unauthorized(format!(
-                "Token has no access to resource [{route}]"
-            ))),
+            Some(t) if !t.allows(route) => Err(Unauthorized(format!("Token has no access to resource [{route}]"))),
             Some(t) => Ok(t),
         })
     }
@@ -445,11 +361,7 @@ impl Services {
         let digest = TokenDigest::of(token);
         if let Some(access) = self.store.access_token(&digest).await? {
             return Ok(match self.store.user(access.user_id).await? {
-                Some(user) => Ok(UserAuthorization {
-                    access_tokens: vec![access],
-                    users: vec![user],
-                    device: None,
-                }),
+                Some(user) => Ok(UserAuthorization { access_tokens: vec![access], users: vec![user], device: None }),
                 None => Err(Unauthorized("Device token doesn't exist".into())),
             });
         }
@@ -465,14 +377,8 @@ impl Services {
                 }
             }
         }
-        self.store
-            .apply(Batch(vec![Change::TouchDeviceToken { digest, at: now() }]))
-            .await?;
-        Ok(Ok(UserAuthorization {
-            access_tokens,
-            users,
-            device: Some(device),
-        }))
+        self.store.apply(Batch(vec![Change::TouchDeviceToken { digest, at: now() }])).await?;
+        Ok(Ok(UserAuthorization { access_tokens, users, device: Some(device) }))
     }
 }
 
@@ -484,18 +390,11 @@ mod tests {
     fn bearer_parsing_follows_remp_with_the_scheme_checked() {
         assert_eq!(parse_bearer(Some("Bearer abc")), Ok("abc"));
         assert_eq!(parse_bearer(Some("bEARER abc")), Ok("abc"));
-        let invalid = Err(Unauthorized(
-            "Authorization header contains invalid structure".into(),
-        ));
+        let invalid = Err(Unauthorized("Authorization header contains invalid structure".into()));
         assert_eq!(parse_bearer(Some("Bearer")), invalid);
         assert_eq!(parse_bearer(Some("Bearer a b")), invalid);
         assert_eq!(parse_bearer(Some("Basic abc")), invalid);
         assert_eq!(parse_bearer(Some("Bearer ")), invalid);
-        assert_eq!(
-            parse_bearer(None),
-            Err(Unauthorized(
-                "Authorization header HTTP_Authorization is not set".into()
-            ))
-        );
+        assert_eq!(parse_bearer(None), Err(Unauthorized("Authorization header HTTP_Authorization is not set".into())));
     }
 }

@@ -23,9 +23,7 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn new() -> Self {
-        EventBus {
-            tx: broadcast::channel(BUS_CAPACITY).0,
-        }
+        EventBus { tx: broadcast::channel(BUS_CAPACITY).0 }
     }
 
     /// Publish an event to every current subscriber.

@@ -31,17 +31,11 @@ pub struct HashCost {
 
 impl HashCost {
     /// OWASP's recommended argon2id parameters: m=19 MiB, t=2, p=1.
-    pub const OWASP: HashCost = HashCost {
-        memory_kib: 19 * 1024,
-        iterations: 2,
-        parallelism: 1,
-    };
+    pub const OWASP: HashCost = HashCost { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
 
     /// Whether these parameters are at least OWASP's.
     pub fn meets_owasp(&self) -> bool {
-        self.memory_kib >= Self::OWASP.memory_kib
-            && self.iterations >= Self::OWASP.iterations
-            && self.parallelism >= 1
+        self.memory_kib >= Self::OWASP.memory_kib && self.iterations >= Self::OWASP.iterations && self.parallelism >= 1
     }
 
     fn argon2(&self) -> Result<Argon2<'static>> {
@@ -71,11 +65,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: HashCost, workers: usize) -> Self {
-        PasswordHasher {
-            cost,
-            slots: Arc::new(Semaphore::new(workers.max(1))),
-            waiting: Arc::new(AtomicUsize::new(0)),
-        }
+        PasswordHasher { cost, slots: Arc::new(Semaphore::new(workers.max(1))), waiting: Arc::new(AtomicUsize::new(0)) }
     }
 
     /// Requests currently waiting for a hashing slot.
@@ -83,15 +73,10 @@ impl PasswordHasher {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Busy(
-                "Too many sign-ins at once; try again shortly".into(),
-            ));
+            return Err(Error::Busy("Too many sign-ins at once; try again shortly".into()));
         }
         let permit = self.slots.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -137,23 +122,14 @@ fn verify_now(cost: HashCost, password: &str, stored: &str) -> Result<Verified> 
     };
     // Argon2 reads its parameters from the PHC string; the configured cost only decides
     // whether the hash is due for an upgrade.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
         return Ok(Verified::No);
     }
     let current = parsed.algorithm.as_str() == "argon2id"
         && Params::try_from(&parsed).is_ok_and(|p| {
-            p.m_cost() >= cost.memory_kib
-                && p.t_cost() >= cost.iterations
-                && p.p_cost() >= cost.parallelism
+            p.m_cost() >= cost.memory_kib && p.t_cost() >= cost.iterations && p.p_cost() >= cost.parallelism
         });
-    Ok(if current {
-        Verified::Yes
-    } else {
-        Verified::YesRehash
-    })
+    Ok(if current { Verified::Yes } else { Verified::YesRehash })
 }
 
 #[cfg(test)]
@@ -162,26 +138,13 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_weaker_hashes_ask_for_rehash() {
-        let weak = PasswordHasher::new(
-            HashCost {
-                memory_kib: 1024,
-                iterations: 1,
-                parallelism: 1,
-            },
-            2,
-        );
+        let weak = PasswordHasher::new(HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, 2);
         let strong = PasswordHasher::new(HashCost::OWASP, 2);
         let h = weak.hash("secret123").await.unwrap();
         assert!(h.starts_with("$argon2id$"), "{h}");
         assert_eq!(weak.verify("secret123", &h).await.unwrap(), Verified::Yes);
         assert_eq!(weak.verify("wrong", &h).await.unwrap(), Verified::No);
-        assert_eq!(
-            strong.verify("secret123", &h).await.unwrap(),
-            Verified::YesRehash
-        );
-        assert_eq!(
-            strong.verify("GDPR Removal", "GDPR Removal").await.unwrap(),
-            Verified::No
-        );
+        assert_eq!(strong.verify("secret123", &h).await.unwrap(), Verified::YesRehash);
+        assert_eq!(strong.verify("GDPR Removal", "GDPR Removal").await.unwrap(), Verified::No);
     }
 }

@@ -25,21 +25,15 @@ pub const ROUTE_NAMES: &[&str] = &[
     "users/data",
     "user/delete",
     "users/get-device-token",
+    "plugins/list",
+    "plugins/reload",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.
 pub fn parse_allowed_routes(spec: &str) -> Result<Vec<String>> {
-    let routes: Vec<String> = spec
-        .split(',')
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty())
-        .collect();
+    let routes: Vec<String> = spec.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
     if routes.is_empty() {
-        return Err(Error::invalid(
-            "invalid_routes",
-            "allow",
-            "name at least one route, or '*' for all",
-        ));
+        return Err(Error::invalid("invalid_routes", "allow", "name at least one route, or '*' for all"));
     }
     if routes.iter().any(|r| r == "*") {
         return Ok(vec!["*".into()]);
@@ -49,10 +43,7 @@ pub fn parse_allowed_routes(spec: &str) -> Result<Vec<String>> {
             return Err(Error::invalid(
                 "invalid_routes",
                 "allow",
-                format!(
-                    "unknown route '{r}'; known routes: {}",
-                    ROUTE_NAMES.join(", ")
-                ),
+                format!("unknown route '{r}'; known routes: {}", ROUTE_NAMES.join(", ")),
             ));
         }
     }
@@ -62,15 +53,12 @@ pub fn parse_allowed_routes(spec: &str) -> Result<Vec<String>> {
 impl Services {
     /// Remove every authorized access token (one, or all on the device) and sign the users out.
     pub async fn logout(&self, authz: &UserAuthorization) -> Result<()> {
-        let removed = self
-            .remove_access_tokens(authz.access_tokens.iter().map(|t| t.digest))
-            .await?;
+        let removed = self.remove_access_tokens(authz.access_tokens.iter().map(|t| t.digest)).await?;
         let mut signed_out = Vec::new();
         for t in removed {
             if !signed_out.contains(&t.user_id) {
                 signed_out.push(t.user_id);
-                self.events
-                    .publish(DomainEvent::UserSignOut { user_id: t.user_id });
+                self.events.publish(DomainEvent::UserSignOut { user_id: t.user_id });
             }
         }
         Ok(())
@@ -111,22 +99,16 @@ impl Services {
 
     /// A new device token for `device_id` (REMP always inserts a new one), paired with
     /// `access` when given.
-    pub async fn new_device_token(
-        &self,
-        device_id: &str,
-        access: Option<&AccessToken>,
-    ) -> Result<String> {
+    pub async fn new_device_token(&self, device_id: &str, access: Option<&AccessToken>) -> Result<String> {
         let NewToken { plain, digest } = new_token()?;
         let applied = self
             .store
-            .apply(Batch(vec![Change::InsertDeviceToken {
-                digest,
-                device_id: device_id.to_owned(),
-            }]))
+            .apply(Batch(vec![Change::InsertDeviceToken { digest, device_id: device_id.to_owned() }]))
             .await?;
-        let device = applied.device_token().cloned().ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("device token insert returned nothing"))
-        })?;
+        let device = applied
+            .device_token()
+            .cloned()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("device token insert returned nothing")))?;
         if let Some(access) = access {
             self.pair(access, &device).await?;
         }
@@ -153,65 +135,39 @@ impl Services {
                     None => false,
                 };
                 if !other_unclaimed {
-                    batch.push(Change::PairAccessToken {
-                        access: other.digest,
-                        device_token_id: None,
-                    });
+                    batch.push(Change::PairAccessToken { access: other.digest, device_token_id: None });
                     unpaired.push(other.id);
                 }
             }
         }
-        batch.push(Change::PairAccessToken {
-            access: access.digest,
-            device_token_id: Some(device.id),
-        });
+        batch.push(Change::PairAccessToken { access: access.digest, device_token_id: Some(device.id) });
         self.store.apply(batch).await?;
         for access_token_id in unpaired {
-            self.events.publish(DomainEvent::UnpairDeviceAccessTokens {
-                device_token_id: device.id,
-                access_token_id,
-            });
+            self.events.publish(DomainEvent::UnpairDeviceAccessTokens { device_token_id: device.id, access_token_id });
         }
-        self.events.publish(DomainEvent::PairDeviceAccessTokens {
-            device_token_id: device.id,
-            access_token_id: access.id,
-        });
+        self.events
+            .publish(DomainEvent::PairDeviceAccessTokens { device_token_id: device.id, access_token_id: access.id });
         Ok(())
     }
 
     /// Remember that a request with this idempotency key succeeded on `scope` (a route).
     pub async fn remember_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
         self.store
-            .apply(Batch(vec![Change::RememberIdempotencyKey {
-                scope: scope.to_owned(),
-                key: key.to_owned(),
-            }]))
+            .apply(Batch(vec![Change::RememberIdempotencyKey { scope: scope.to_owned(), key: key.to_owned() }]))
             .await
             .map(|_| ())
     }
 
     /// Create an API token; the plain text is returned once and never stored.
-    pub async fn create_api_token(
-        &self,
-        name: &str,
-        allowed_routes: Vec<String>,
-    ) -> Result<(ApiToken, String)> {
+    pub async fn create_api_token(&self, name: &str, allowed_routes: Vec<String>) -> Result<(ApiToken, String)> {
         let name = name.trim();
         if name.is_empty() || name.len() > 255 {
-            return Err(Error::invalid(
-                "invalid_name",
-                "name",
-                "an API token needs a name of 1 to 255 characters",
-            ));
+            return Err(Error::invalid("invalid_name", "name", "an API token needs a name of 1 to 255 characters"));
         }
         let NewToken { plain, digest } = new_token()?;
         let applied = self
             .store
-            .apply(Batch(vec![Change::InsertApiToken {
-                digest,
-                name: name.to_owned(),
-                allowed_routes,
-            }]))
+            .apply(Batch(vec![Change::InsertApiToken { digest, name: name.to_owned(), allowed_routes }]))
             .await?;
         let token = applied
             .api_token()
@@ -225,25 +181,12 @@ impl Services {
         let tokens = self.store.api_tokens().await?;
         let matching: Vec<ApiToken> = match id_or_name.parse::<u64>() {
             Ok(id) => tokens.into_iter().filter(|t| t.id == id).collect(),
-            Err(_) => tokens
-                .into_iter()
-                .filter(|t| t.name == id_or_name && t.active)
-                .collect(),
+            Err(_) => tokens.into_iter().filter(|t| t.name == id_or_name && t.active).collect(),
         };
         if matching.is_empty() {
-            return Err(Error::NotFound(format!(
-                "no active API token with id or name '{id_or_name}'"
-            )));
+            return Err(Error::NotFound(format!("no active API token with id or name '{id_or_name}'")));
         }
-        let batch = Batch(
-            matching
-                .iter()
-                .map(|t| Change::SetApiTokenActive {
-                    id: t.id,
-                    active: false,
-                })
-                .collect(),
-        );
+        let batch = Batch(matching.iter().map(|t| Change::SetApiTokenActive { id: t.id, active: false }).collect());
         self.store.apply(batch).await?;
         Ok(matching)
     }
@@ -256,17 +199,8 @@ mod tests {
     #[test]
     fn allow_lists_take_star_or_known_routes() {
         assert_eq!(parse_allowed_routes("*").unwrap(), vec!["*"]);
-        assert_eq!(
-            parse_allowed_routes("users/create, users/list").unwrap(),
-            vec!["users/create", "users/list"]
-        );
-        assert_eq!(
-            parse_allowed_routes("users/nope").unwrap_err().code(),
-            "invalid_routes"
-        );
-        assert_eq!(
-            parse_allowed_routes(" , ").unwrap_err().code(),
-            "invalid_routes"
-        );
+        assert_eq!(parse_allowed_routes("users/create, users/list").unwrap(), vec!["users/create", "users/list"]);
+        assert_eq!(parse_allowed_routes("users/nope").unwrap_err().code(), "invalid_routes");
+        assert_eq!(parse_allowed_routes(" , ").unwrap_err().code(), "invalid_routes");
     }
 }

@@ -19,6 +19,7 @@
 //! | `registration_attempts`, `password_changes` | id | JSON |
 //! | `api_tokens` | digest | ApiToken JSON; `api_tokens_by_id`: id → digest |
 //! | `idempotency` | scope NUL key | ms |
+//! | `plugin_kv` | len-prefixed plugin name ++ key | bytes |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
 //! Every write runs in one sled transaction over all trees and is flushed before `apply`
@@ -45,7 +46,7 @@ use std::path::Path;
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The trees, in the order they are passed to transactions.
-const TREES: [&str; 20] = [
+const TREES: [&str; 21] = [
     "users",
     "users_by_email",
     "users_by_uuid",
@@ -65,6 +66,7 @@ const TREES: [&str; 20] = [
     "api_tokens",
     "api_tokens_by_id",
     "idempotency",
+    "plugin_kv",
     "system",
 ];
 
@@ -89,6 +91,7 @@ struct Trees<T> {
     api_tokens: T,
     api_tokens_by_id: T,
     idempotency: T,
+    plugin_kv: T,
     system: T,
 }
 
@@ -114,7 +117,8 @@ impl<T: Clone> Trees<T> {
             api_tokens: t[16].clone(),
             api_tokens_by_id: t[17].clone(),
             idempotency: t[18].clone(),
-            system: t[19].clone(),
+            plugin_kv: t[19].clone(),
+            system: t[20].clone(),
         }
     }
 }
@@ -143,8 +147,7 @@ fn to_json<T: Serialize>(v: &T) -> TxResult<Vec<u8>> {
 }
 
 fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::Storage(anyhow::anyhow!("corrupt record: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| Error::Storage(anyhow::anyhow!("corrupt record: {e}")))
 }
 
 fn tx_from_json<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
@@ -156,9 +159,8 @@ fn be(id: u64) -> [u8; 8] {
 }
 
 fn id_of(bytes: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt id of {} bytes", bytes.len())))?;
+    let arr: [u8; 8] =
+        bytes.try_into().map_err(|_| Error::Storage(anyhow::anyhow!("corrupt id of {} bytes", bytes.len())))?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -197,10 +199,7 @@ fn mark_of(bytes: &[u8]) -> Result<AttemptMark> {
     ms.copy_from_slice(&bytes[..8]);
     let at = chrono::DateTime::from_timestamp_millis(i64::from_be_bytes(ms))
         .ok_or_else(|| Error::Storage(anyhow::anyhow!("corrupt attempt time")))?;
-    Ok(AttemptMark {
-        at,
-        ok: bytes[8] == 1,
-    })
+    Ok(AttemptMark { at, ok: bytes[8] == 1 })
 }
 
 fn millis_key(at: Timestamp) -> [u8; 8] {
@@ -249,21 +248,15 @@ impl SledStore {
                 // A new store, or one from before the version key existed: a folder holding
                 // users but no version is not ours to guess about.
                 if !t.users.is_empty() {
-                    anyhow::bail!(
-                        "{} holds data without a schema version; refusing to open it",
-                        dir.display()
-                    );
+                    anyhow::bail!("{} holds data without a schema version; refusing to open it", dir.display());
                 }
-                t.system
-                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                t.system.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;
             }
             Some(v) => {
                 let version = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
-                    .map_err(|_| {
-                        anyhow::anyhow!("the schema version in {} is corrupt", dir.display())
-                    })?;
+                    .map_err(|_| anyhow::anyhow!("the schema version in {} is corrupt", dir.display()))?;
                 if version != SCHEMA_VERSION {
                     anyhow::bail!(
                         "{} holds schema version {version}; this build reads version {SCHEMA_VERSION}",
@@ -276,19 +269,12 @@ impl SledStore {
     }
 
     async fn durable(&self) -> Result<()> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(Error::storage)
+        self.db.flush_async().await.map(|_| ()).map_err(Error::storage)
     }
 
     /// Run `f` in one transaction over every tree, then flush.
     async fn write<A>(&self, f: impl Fn(&Trees<TransactionalTree>) -> TxResult<A>) -> Result<A> {
-        let result = self
-            .all
-            .as_slice()
-            .transaction(|view| f(&Trees::from_slice(view)));
+        let result = self.all.as_slice().transaction(|view| f(&Trees::from_slice(view)));
         let value = match result {
             Ok(v) => v,
             Err(TransactionError::Abort(e)) => return Err(e),
@@ -318,85 +304,59 @@ impl SledStore {
     }
 }
 
-fn insert_access_token(
-    t: &Trees<TransactionalTree>,
-    d: &AccessTokenDraft,
-) -> TxResult<AccessToken> {
+fn insert_access_token(t: &Trees<TransactionalTree>, d: &AccessTokenDraft) -> TxResult<AccessToken> {
     let token = AccessToken {
         id: next_id(&t.system, "access_tokens")?,
         digest: d.digest,
         user_id: d.user_id,
         device_token_id: d.device_token_id,
         source: d.source.clone(),
+        method: d.method.clone(),
         ip: d.ip.clone(),
         user_agent: d.user_agent.clone(),
         created_at: now(),
         last_used_at: None,
     };
     t.access_tokens.insert(&token.digest.0, to_json(&token)?)?;
-    t.access_by_user.insert(
-        concat(&[&be(token.user_id), &be(token.id)]),
-        &token.digest.0,
-    )?;
+    t.access_by_user.insert(concat(&[&be(token.user_id), &be(token.id)]), &token.digest.0)?;
     if let Some(device) = token.device_token_id {
-        t.access_by_device
-            .insert(concat(&[&be(device), &be(token.id)]), &token.digest.0)?;
+        t.access_by_device.insert(concat(&[&be(device), &be(token.id)]), &token.digest.0)?;
     }
     Ok(token)
 }
 
-fn put_meta(
-    t: &Trees<TransactionalTree>,
-    user_id: UserId,
-    key: &str,
-    value: &str,
-    is_public: bool,
-) -> TxResult<()> {
+fn put_meta(t: &Trees<TransactionalTree>, user_id: UserId, key: &str, value: &str, is_public: bool) -> TxResult<()> {
     let k = meta_key(user_id, key);
     let at = now();
     let created_at = match t.meta.get(&k)? {
         Some(old) => {
             let old: MetaEntry = tx_from_json(&old)?;
-            t.meta_by_key
-                .remove(meta_index_key(key, &old.value, user_id))?;
+            t.meta_by_key.remove(meta_index_key(key, &old.value, user_id))?;
             old.created_at
         }
         None => at,
     };
-    let entry = MetaEntry {
-        user_id,
-        key: key.to_owned(),
-        value: value.to_owned(),
-        is_public,
-        created_at,
-        updated_at: at,
-    };
+    let entry =
+        MetaEntry { user_id, key: key.to_owned(), value: value.to_owned(), is_public, created_at, updated_at: at };
     t.meta.insert(k, to_json(&entry)?)?;
-    t.meta_by_key
-        .insert(meta_index_key(key, value, user_id), &[])?;
+    t.meta_by_key.insert(meta_index_key(key, value, user_id), &[])?;
     Ok(())
 }
 
 fn delete_meta(t: &Trees<TransactionalTree>, entry: &MetaEntry) -> TxResult<()> {
     t.meta.remove(meta_key(entry.user_id, &entry.key))?;
-    t.meta_by_key
-        .remove(meta_index_key(&entry.key, &entry.value, entry.user_id))?;
+    t.meta_by_key.remove(meta_index_key(&entry.key, &entry.value, entry.user_id))?;
     Ok(())
 }
 
-fn remove_access_token(
-    t: &Trees<TransactionalTree>,
-    digest: &TokenDigest,
-) -> TxResult<Option<AccessToken>> {
+fn remove_access_token(t: &Trees<TransactionalTree>, digest: &TokenDigest) -> TxResult<Option<AccessToken>> {
     let Some(raw) = t.access_tokens.remove(&digest.0)? else {
         return Ok(None);
     };
     let token: AccessToken = tx_from_json(&raw)?;
-    t.access_by_user
-        .remove(concat(&[&be(token.user_id), &be(token.id)]))?;
+    t.access_by_user.remove(concat(&[&be(token.user_id), &be(token.id)]))?;
     if let Some(device) = token.device_token_id {
-        t.access_by_device
-            .remove(concat(&[&be(device), &be(token.id)]))?;
+        t.access_by_device.remove(concat(&[&be(device), &be(token.id)]))?;
     }
     Ok(Some(token))
 }
@@ -421,10 +381,7 @@ impl Store for SledStore {
         let uuid = uuid::Uuid::new_v4().to_string();
         self.write(|t| {
             if t.users_by_email.get(email_k.as_bytes())?.is_some() {
-                return abort(Error::Conflict {
-                    code: "email_taken",
-                    message: "Email is already taken".into(),
-                });
+                return abort(Error::Conflict { code: "email_taken", message: "Email is already taken".into() });
             }
             let id = next_id(&t.system, "users")?;
             let user = new.clone().into_user(id, uuid.clone(), now());
@@ -435,13 +392,7 @@ impl Store for SledStore {
                 put_meta(t, id, key, value, *public)?;
             }
             let token = match &token {
-                Some(draft) => Some(insert_access_token(
-                    t,
-                    &AccessTokenDraft {
-                        user_id: id,
-                        ..draft.clone()
-                    },
-                )?),
+                Some(draft) => Some(insert_access_token(t, &AccessTokenDraft { user_id: id, ..draft.clone() })?),
                 None => None,
             };
             Ok((user, token))
@@ -457,16 +408,10 @@ impl Store for SledStore {
         for change in &batch.0 {
             match change {
                 Change::DeletePublicMeta { user_id } => {
-                    pre.public_meta.extend(
-                        self.user_meta(*user_id)
-                            .await?
-                            .into_iter()
-                            .filter(|m| m.is_public),
-                    );
+                    pre.public_meta.extend(self.user_meta(*user_id).await?.into_iter().filter(|m| m.is_public));
                 }
                 Change::DeleteLoginAttemptsOf { user_id } => {
-                    pre.attempts
-                        .extend(self.login_attempts_of_user(*user_id, usize::MAX).await?);
+                    pre.attempts.extend(self.login_attempts_of_user(*user_id, usize::MAX).await?);
                 }
                 _ => {}
             }
@@ -486,12 +431,7 @@ impl Store for SledStore {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        match self
-            .t
-            .users_by_email
-            .get(email_key(email).as_bytes())
-            .map_err(Error::storage)?
-        {
+        match self.t.users_by_email.get(email_key(email).as_bytes()).map_err(Error::storage)? {
             Some(id) => self.user(id_of(&id)?).await,
             None => Ok(None),
         }
@@ -525,22 +465,14 @@ impl Store for SledStore {
     }
 
     async fn user_meta(&self, user_id: UserId) -> Result<Vec<MetaEntry>> {
-        self.t
-            .meta
-            .scan_prefix(be(user_id))
-            .map(|item| from_json(&item.map_err(Error::storage)?.1))
-            .collect()
+        self.t.meta.scan_prefix(be(user_id)).map(|item| from_json(&item.map_err(Error::storage)?.1)).collect()
     }
 
     async fn meta_entry(&self, user_id: UserId, key: &str) -> Result<Option<MetaEntry>> {
         Self::get_json(&self.t.meta, &meta_key(user_id, key))
     }
 
-    async fn users_with_meta(
-        &self,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<Vec<(UserId, String)>> {
+    async fn users_with_meta(&self, key: &str, value: Option<&str>) -> Result<Vec<(UserId, String)>> {
         let prefix = match value {
             Some(v) => concat(&[&lp(key), &lp(v)]),
             None => lp(key),
@@ -550,10 +482,7 @@ impl Store for SledStore {
             let (k, _) = item.map_err(Error::storage)?;
             let user_id = tail_id(&k)?;
             let rest = &k[4 + key.len()..k.len() - 8];
-            let value = rest
-                .get(4..)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default();
+            let value = rest.get(4..).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
             out.push((user_id, value));
         }
         Ok(out)
@@ -583,35 +512,15 @@ impl Store for SledStore {
         recent_marks(&self.t.attempts_by_user, &be(user_id), n)
     }
 
-    async fn wrong_passwords_since(
-        &self,
-        user_id: UserId,
-        since: Timestamp,
-        cap: usize,
-    ) -> Result<usize> {
+    async fn wrong_passwords_since(&self, user_id: UserId, since: Timestamp, cap: usize) -> Result<usize> {
         let start = concat(&[&be(user_id), &millis_key(since)]);
         let end = concat(&[&be(user_id), &[0xff; 16]]);
-        Ok(self
-            .t
-            .wrong_pass_by_user
-            .range(start..end)
-            .take(cap)
-            .count())
+        Ok(self.t.wrong_pass_by_user.range(start..end).take(cap).count())
     }
 
-    async fn login_attempts_of_user(
-        &self,
-        user_id: UserId,
-        limit: usize,
-    ) -> Result<Vec<LoginAttempt>> {
+    async fn login_attempts_of_user(&self, user_id: UserId, limit: usize) -> Result<Vec<LoginAttempt>> {
         let mut out = Vec::new();
-        for item in self
-            .t
-            .attempts_by_user
-            .scan_prefix(be(user_id))
-            .rev()
-            .take(limit)
-        {
+        for item in self.t.attempts_by_user.scan_prefix(be(user_id)).rev().take(limit) {
             let (k, _) = item.map_err(Error::storage)?;
             if let Some(a) = Self::get_json(&self.t.login_attempts, &be(tail_id(&k)?))? {
                 out.push(a);
@@ -636,10 +545,11 @@ impl Store for SledStore {
     }
 
     async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool> {
-        self.t
-            .idempotency
-            .contains_key(concat(&[scope.as_bytes(), &[0], key.as_bytes()]))
-            .map_err(Error::storage)
+        self.t.idempotency.contains_key(concat(&[scope.as_bytes(), &[0], key.as_bytes()])).map_err(Error::storage)
+    }
+
+    async fn plugin_kv(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.t.plugin_kv.get(concat(&[&lp(plugin), key.as_bytes()])).map_err(Error::storage)?.map(|v| v.to_vec()))
     }
 
     async fn server_secret(&self, name: &str) -> Result<[u8; 32]> {
@@ -662,8 +572,7 @@ impl Store for SledStore {
             .get(key.as_bytes())
             .map_err(Error::storage)?
             .ok_or_else(|| Error::Storage(anyhow::anyhow!("secret {name} vanished")))?;
-        <[u8; 32]>::try_from(v.as_ref())
-            .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")))
+        <[u8; 32]>::try_from(v.as_ref()).map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")))
     }
 
     async fn flush(&self) -> Result<()> {
@@ -676,12 +585,7 @@ fn matches_scan(user: &User, scan: &UserScan) -> bool {
 }
 
 fn recent_marks(index: &sled::Tree, prefix: &[u8], n: usize) -> Result<Vec<AttemptMark>> {
-    index
-        .scan_prefix(prefix)
-        .rev()
-        .take(n)
-        .map(|item| mark_of(&item.map_err(Error::storage)?.1))
-        .collect()
+    index.scan_prefix(prefix).rev().take(n).map(|item| mark_of(&item.map_err(Error::storage)?.1)).collect()
 }
 
 fn apply_change(
@@ -711,22 +615,13 @@ fn apply_change(
             }
             t.users.insert(&be(user.id), to_json(user.as_ref())?)?;
         }
-        Change::PutMeta {
-            user_id,
-            key,
-            value,
-            is_public,
-        } => {
+        Change::PutMeta { user_id, key, value, is_public } => {
             if t.users.get(be(*user_id))?.is_none() {
                 return abort(Error::NotFound(format!("User not found: {user_id}")));
             }
             put_meta(t, *user_id, key, value, *is_public)?;
         }
-        Change::DeleteMeta {
-            user_id,
-            key,
-            value,
-        } => {
+        Change::DeleteMeta { user_id, key, value } => {
             if let Some(raw) = t.meta.get(meta_key(*user_id, key))? {
                 let entry: MetaEntry = tx_from_json(&raw)?;
                 if value.as_ref().is_none_or(|v| *v == entry.value) {
@@ -750,22 +645,17 @@ fn apply_change(
                 applied.removed_access_tokens.push(token);
             }
         }
-        Change::PairAccessToken {
-            access,
-            device_token_id,
-        } => {
+        Change::PairAccessToken { access, device_token_id } => {
             let Some(raw) = t.access_tokens.get(access.0)? else {
                 return Ok(());
             };
             let mut token: AccessToken = tx_from_json(&raw)?;
             if let Some(old) = token.device_token_id {
-                t.access_by_device
-                    .remove(concat(&[&be(old), &be(token.id)]))?;
+                t.access_by_device.remove(concat(&[&be(old), &be(token.id)]))?;
             }
             token.device_token_id = *device_token_id;
             if let Some(device) = device_token_id {
-                t.access_by_device
-                    .insert(concat(&[&be(*device), &be(token.id)]), &token.digest.0)?;
+                t.access_by_device.insert(concat(&[&be(*device), &be(token.id)]), &token.digest.0)?;
             }
             t.access_tokens.insert(&token.digest.0, to_json(&token)?)?;
         }
@@ -802,18 +692,13 @@ fn apply_change(
                 message: d.message.clone(),
             };
             let mark = mark_bytes(attempt.created_at, attempt.status.is_ok());
-            t.login_attempts
-                .insert(&be(attempt.id), to_json(&attempt)?)?;
-            t.attempts_by_ip
-                .insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
+            t.login_attempts.insert(&be(attempt.id), to_json(&attempt)?)?;
+            t.attempts_by_ip.insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
             if let Some(user) = attempt.user_id {
-                t.attempts_by_user
-                    .insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
+                t.attempts_by_user.insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
                 if attempt.status == crate::domain::attempt::LoginStatus::WrongPass {
-                    t.wrong_pass_by_user.insert(
-                        concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]),
-                        &[],
-                    )?;
+                    t.wrong_pass_by_user
+                        .insert(concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]), &[])?;
                 }
             }
             applied.created.push(Created::LoginAttempt(attempt));
@@ -822,23 +707,11 @@ fn apply_change(
             for a in pre.attempts.iter().filter(|a| a.user_id == Some(*user_id)) {
                 t.login_attempts.remove(&be(a.id))?;
                 t.attempts_by_ip.remove(concat(&[&lp(&a.ip), &be(a.id)]))?;
-                t.attempts_by_user
-                    .remove(concat(&[&be(*user_id), &be(a.id)]))?;
-                t.wrong_pass_by_user.remove(concat(&[
-                    &be(*user_id),
-                    &millis_key(a.created_at),
-                    &be(a.id),
-                ]))?;
+                t.attempts_by_user.remove(concat(&[&be(*user_id), &be(a.id)]))?;
+                t.wrong_pass_by_user.remove(concat(&[&be(*user_id), &millis_key(a.created_at), &be(a.id)]))?;
             }
         }
-        Change::InsertRegistrationAttempt {
-            user_id,
-            email,
-            status,
-            source,
-            ip,
-            user_agent,
-        } => {
+        Change::InsertRegistrationAttempt { user_id, email, status, source, ip, user_agent } => {
             let row = RegistrationAttempt {
                 id: next_id(&t.system, "registration_attempts")?,
                 user_id: *user_id,
@@ -849,16 +722,10 @@ fn apply_change(
                 ip: ip.clone(),
                 user_agent: user_agent.clone(),
             };
-            t.registration_attempts
-                .insert(&be(row.id), to_json(&row)?)?;
+            t.registration_attempts.insert(&be(row.id), to_json(&row)?)?;
             applied.created.push(Created::Row(row.id));
         }
-        Change::InsertPasswordChange {
-            user_id,
-            kind,
-            from_hash,
-            to_hash,
-        } => {
+        Change::InsertPasswordChange { user_id, kind, from_hash, to_hash } => {
             let row = PasswordChange {
                 id: next_id(&t.system, "password_changes")?,
                 user_id: *user_id,
@@ -870,11 +737,7 @@ fn apply_change(
             t.password_changes.insert(&be(row.id), to_json(&row)?)?;
             applied.created.push(Created::Row(row.id));
         }
-        Change::InsertApiToken {
-            digest,
-            name,
-            allowed_routes,
-        } => {
+        Change::InsertApiToken { digest, name, allowed_routes } => {
             let token = ApiToken {
                 id: next_id(&t.system, "api_tokens")?,
                 digest: *digest,
@@ -897,11 +760,14 @@ fn apply_change(
                 t.api_tokens.insert(&digest, to_json(&token)?)?;
             }
         }
+        Change::PutPluginKv { plugin, key, value } => {
+            t.plugin_kv.insert(concat(&[&lp(plugin), key.as_bytes()]), value.as_slice())?;
+        }
+        Change::DeletePluginKv { plugin, key } => {
+            t.plugin_kv.remove(concat(&[&lp(plugin), key.as_bytes()]))?;
+        }
         Change::RememberIdempotencyKey { scope, key } => {
-            t.idempotency.insert(
-                concat(&[scope.as_bytes(), &[0], key.as_bytes()]),
-                &millis_key(now()),
-            )?;
+            t.idempotency.insert(concat(&[scope.as_bytes(), &[0], key.as_bytes()]), &millis_key(now()))?;
         }
     }
     Ok(())
@@ -933,64 +799,27 @@ mod tests {
     async fn email_index_is_case_insensitive_and_follows_changes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let (mut a, _) = store
-            .create_user(new_user("A@example.com"), vec![], None)
-            .await
-            .unwrap();
-        let err = store
-            .create_user(new_user("a@EXAMPLE.com"), vec![], None)
-            .await
-            .unwrap_err();
+        let (mut a, _) = store.create_user(new_user("A@example.com"), vec![], None).await.unwrap();
+        let err = store.create_user(new_user("a@EXAMPLE.com"), vec![], None).await.unwrap_err();
         assert_eq!(err.code(), "email_taken");
         a.email = "b@example.com".into();
-        store
-            .apply(Batch(vec![Change::PutUser(Box::new(a.clone()))]))
-            .await
-            .unwrap();
-        assert!(
-            store
-                .user_by_email("a@example.com")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(
-            store
-                .user_by_email("B@example.com")
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
-            a.id
-        );
+        store.apply(Batch(vec![Change::PutUser(Box::new(a.clone()))])).await.unwrap();
+        assert!(store.user_by_email("a@example.com").await.unwrap().is_none());
+        assert_eq!(store.user_by_email("B@example.com").await.unwrap().unwrap().id, a.id);
         // The freed address can be taken again.
-        store
-            .create_user(new_user("a@example.com"), vec![], None)
-            .await
-            .unwrap();
+        store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
     }
 
     #[tokio::test]
     async fn failed_batch_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let (a, _) = store
-            .create_user(new_user("a@example.com"), vec![], None)
-            .await
-            .unwrap();
-        let (b, _) = store
-            .create_user(new_user("b@example.com"), vec![], None)
-            .await
-            .unwrap();
+        let (a, _) = store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
+        let (b, _) = store.create_user(new_user("b@example.com"), vec![], None).await.unwrap();
         let mut taken = b.clone();
         taken.email = a.email.clone();
         let batch = Batch(vec![
-            Change::PutMeta {
-                user_id: b.id,
-                key: "k".into(),
-                value: "v".into(),
-                is_public: true,
-            },
+            Change::PutMeta { user_id: b.id, key: "k".into(), value: "v".into(), is_public: true },
             Change::PutUser(Box::new(taken)),
         ]);
         assert_eq!(store.apply(batch).await.unwrap_err().code(), "email_taken");
@@ -1002,38 +831,15 @@ mod tests {
     async fn meta_index_tracks_value_changes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let (a, _) = store
-            .create_user(
-                new_user("a@example.com"),
-                vec![("k".into(), "1".into(), false)],
-                None,
-            )
-            .await
-            .unwrap();
+        let (a, _) =
+            store.create_user(new_user("a@example.com"), vec![("k".into(), "1".into(), false)], None).await.unwrap();
         store
-            .apply(Batch(vec![Change::PutMeta {
-                user_id: a.id,
-                key: "k".into(),
-                value: "2".into(),
-                is_public: false,
-            }]))
+            .apply(Batch(vec![Change::PutMeta { user_id: a.id, key: "k".into(), value: "2".into(), is_public: false }]))
             .await
             .unwrap();
-        assert!(
-            store
-                .users_with_meta("k", Some("1"))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            store.users_with_meta("k", Some("2")).await.unwrap(),
-            vec![(a.id, "2".to_string())]
-        );
-        assert_eq!(
-            store.users_with_meta("k", None).await.unwrap(),
-            vec![(a.id, "2".to_string())]
-        );
+        assert!(store.users_with_meta("k", Some("1")).await.unwrap().is_empty());
+        assert_eq!(store.users_with_meta("k", Some("2")).await.unwrap(), vec![(a.id, "2".to_string())]);
+        assert_eq!(store.users_with_meta("k", None).await.unwrap(), vec![(a.id, "2".to_string())]);
     }
 
     #[tokio::test]
@@ -1041,11 +847,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
-            store
-                .t
-                .system
-                .insert("schema_version", &99u32.to_be_bytes())
-                .unwrap();
+            store.t.system.insert("schema_version", &99u32.to_be_bytes()).unwrap();
             store.db.flush().unwrap();
         }
         let err = SledStore::open(dir.path()).unwrap_err().to_string();

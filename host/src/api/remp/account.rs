@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 const IDENTITY_NOT_FOUND: &str =
     "Email you entered doesn't match our records. Please log in as you would on the website.";
-const INVALID_CREDENTIAL: &str = "The password you entered doesn't match our records. Please log in as you would on the website.";
+const INVALID_CREDENTIAL: &str =
+    "The password you entered doesn't match our records. Please log in as you would on the website.";
 
 /// `user/info`: the authorized user and their public meta.
 pub(super) async fn info(call: &Call) -> Handled {
@@ -20,22 +21,29 @@ pub(super) async fn info(call: &Call) -> Handled {
             &json!({"status": "error", "error": "no_authorization", "message": "Cannot authorize user"}),
         ));
     };
-    let meta = call.app.services.public_meta(user.id).await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "status": "ok",
-            "user": {
-                "id": user.id,
-                "uuid": user.uuid,
-                "email": user.email,
-                "confirmed_at": call.app.date_json(user.confirmed_at),
-                "first_name": user.first_name,
-                "last_name": user.last_name,
-            },
-            "user_meta": meta_object(meta),
-        }),
-    ))
+    let services = &call.app.services;
+    let meta = services.public_meta(user.id).await?;
+    let mut body = json!({
+        "status": "ok",
+        "user": {
+            "id": user.id,
+            "uuid": user.uuid,
+            "email": user.email,
+            "confirmed_at": call.app.date_json(user.confirmed_at),
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+        },
+        "user_meta": meta_object(meta),
+    });
+    // The README's FooAuthenticator: the plugin that signed the user in adds its data.
+    if let super::Caller::User(authz) = &call.caller {
+        let method = authz.access_tokens.first().and_then(|t| t.method.as_deref());
+        if let Some((name, extras)) = services.user_info_extras(method, user).await {
+            body["source"] = json!(name);
+            body[name.as_str()] = extras;
+        }
+    }
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// `users/login`: the authenticator chain, then a new access token.
@@ -70,6 +78,11 @@ pub(super) async fn login(call: &Call) -> Handled {
         password: Some(password.to_owned()),
         autologin_token: None,
         source,
+        extra: p
+            .iter()
+            .filter(|(k, _)| !matches!(*k, "email" | "password" | "source" | "device_token"))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     };
     let signed_in = match services.sign_in(&creds, &call.client).await {
         Ok(s) => s,
@@ -104,9 +117,7 @@ pub(super) async fn login(call: &Call) -> Handled {
 /// REMP's sign-in failure body (`UsersLoginHandler`).
 fn auth_failed(reason: AuthReason, message: &str) -> axum::response::Response {
     let (status, message) = match reason {
-        AuthReason::IdentityNotFound | AuthReason::NotApproved => {
-            (StatusCode::BAD_REQUEST, IDENTITY_NOT_FOUND)
-        }
+        AuthReason::IdentityNotFound | AuthReason::NotApproved => (StatusCode::BAD_REQUEST, IDENTITY_NOT_FOUND),
         AuthReason::InvalidCredential => (StatusCode::BAD_REQUEST, INVALID_CREDENTIAL),
         AuthReason::Denied => (StatusCode::FORBIDDEN, message),
         AuthReason::Failure | AuthReason::RateLimited => (StatusCode::BAD_REQUEST, message),
@@ -119,11 +130,7 @@ fn auth_failed(reason: AuthReason, message: &str) -> axum::response::Response {
 }
 
 fn device_token_missing(status: StatusCode) -> axum::response::Response {
-    error(
-        status,
-        "Device token doesn't exist",
-        "device_token_doesnt_exist",
-    )
+    error(status, "Device token doesn't exist", "device_token_doesnt_exist")
 }
 
 /// `users/logout`: removes the access token, or every access token paired with the device.
@@ -150,68 +157,36 @@ pub(super) async fn email(call: &Call) -> Handled {
         ));
     };
     let invalid_format = || {
-        let status = if v1 {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
+        let status = if v1 { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         error(status, "Invalid email format", "invalid_email")
     };
     if email.len() > MAX_EMAIL_LEN {
         return Ok(invalid_format());
     }
     let services = &call.app.services;
-    let user = services
-        .store
-        .user_by_email(email)
-        .await?
-        .filter(|u| !u.is_deleted());
+    let user = services.store.user_by_email(email).await?.filter(|u| !u.is_deleted());
     let password = p.get("password");
-    let outcome = services
-        .check_password(email, password.unwrap_or_default(), "web", &call.client)
-        .await;
+    let outcome = services.check_password(email, password.unwrap_or_default(), "web", &call.client).await;
     let id = user.as_ref().map(|u| json!(u.id)).unwrap_or(Value::Null);
     let body = |id: Value, status: &str, password: Value| json!({"email": email, "id": id, "status": status, "password": password});
     let (status, result) = match outcome {
         Ok(_) => (StatusCode::OK, body(id, "taken", json!(true))),
-        Err(Error::Auth {
-            reason: AuthReason::IdentityNotFound,
-            ..
-        }) => {
-            if !services.email_is_valid(email) {
+        Err(Error::Auth { reason: AuthReason::IdentityNotFound, .. }) => {
+            if !services.email_is_valid(email).await? {
                 return Ok(invalid_format());
             }
             (StatusCode::OK, body(id, "available", Value::Null))
         }
-        Err(Error::Auth {
-            reason: AuthReason::InvalidCredential,
-            ..
-        }) => {
-            let wrong = if password.is_some() {
-                json!(false)
-            } else {
-                Value::Null
-            };
-            let status = if !v1 && password.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            };
+        Err(Error::Auth { reason: AuthReason::InvalidCredential, .. }) => {
+            let wrong = if password.is_some() { json!(false) } else { Value::Null };
+            let status = if !v1 && password.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
             (status, body(id, "taken", wrong))
         }
-        Err(Error::Auth {
-            reason: AuthReason::NotApproved,
-            ..
-        }) => (StatusCode::OK, body(Value::Null, "available", Value::Null)),
-        Err(Error::Auth {
-            reason: AuthReason::RateLimited,
-            ..
-        }) => {
-            let status = if v1 {
-                StatusCode::OK
-            } else {
-                StatusCode::TOO_MANY_REQUESTS
-            };
+        Err(Error::Auth { reason: AuthReason::NotApproved, .. }) => {
+            (StatusCode::OK, body(Value::Null, "available", Value::Null))
+        }
+        Err(Error::Auth { reason: AuthReason::RateLimited, .. }) => {
+            let status = if v1 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
             return Ok(error(status, "Rate limit exceeded", "rate_limit_exceeded"));
         }
         Err(Error::Auth { .. }) => (StatusCode::OK, body(id, "taken", Value::Null)),
@@ -226,12 +201,8 @@ pub(super) async fn validate_email(call: &Call) -> Handled {
         return Ok(missing);
     }
     let email = call.params.get("email").unwrap_or_default();
-    if !call.app.services.email_is_valid(email) {
-        return Ok(error(
-            StatusCode::BAD_REQUEST,
-            &format!("Email '{email}' is not valid"),
-            "invalid_email",
-        ));
+    if !call.app.services.email_is_valid(email).await? {
+        return Ok(error(StatusCode::BAD_REQUEST, &format!("Email '{email}' is not valid"), "invalid_email"));
     }
     Ok(json(StatusCode::OK, &json!({"status": "success"})))
 }
@@ -241,19 +212,11 @@ pub(super) async fn data(call: &Call) -> Handled {
     let token = match parse_bearer(call.authorization()) {
         Ok(t) => t,
         Err(e) => {
-            return Ok(json(
-                StatusCode::BAD_REQUEST,
-                &json!({"status": "error", "message": e.0}),
-            ));
+            return Ok(json(StatusCode::BAD_REQUEST, &json!({"status": "error", "message": e.0})));
         }
     };
     let services = &call.app.services;
-    let not_found = || {
-        json(
-            StatusCode::NOT_FOUND,
-            &json!({"status": "error", "message": "Token not found"}),
-        )
-    };
+    let not_found = || json(StatusCode::NOT_FOUND, &json!({"status": "error", "message": "Token not found"}));
     let Some(access) = services.find_access_token(token).await? else {
         return Ok(not_found());
     };
@@ -271,18 +234,10 @@ pub(super) async fn data(call: &Call) -> Handled {
         _ => json!([]),
     };
     let user_meta: Vec<Value> = match &user {
-        Some(u) => services
-            .public_meta(u.id)
-            .await?
-            .into_iter()
-            .map(|(k, v)| json!({ k: v }))
-            .collect(),
+        Some(u) => services.public_meta(u.id).await?.into_iter().map(|(k, v)| json!({ k: v })).collect(),
         None => vec![],
     };
-    Ok(json(
-        StatusCode::OK,
-        &json!({"basic": basic, "user_meta": user_meta, "user_stats": []}),
-    ))
+    Ok(json(StatusCode::OK, &json!({"basic": basic, "user_meta": user_meta, "user_stats": []})))
 }
 
 /// `user/delete`: anonymizes the authorized user.
@@ -316,14 +271,7 @@ pub(super) async fn device_token(call: &Call) -> Handled {
         },
         None => None,
     };
-    let device_id: String = p
-        .get("device_id")
-        .unwrap_or_default()
-        .chars()
-        .take(255)
-        .collect();
-    let token = services
-        .new_device_token(&device_id, access.as_ref())
-        .await?;
+    let device_id: String = p.get("device_id").unwrap_or_default().chars().take(255).collect();
+    let token = services.new_device_token(&device_id, access.as_ref()).await?;
     Ok(json(StatusCode::OK, &json!({"device_token": token})))
 }

@@ -15,18 +15,10 @@ pub(super) async fn email_check(call: &Call) -> Handled {
     }
     let email = call.params.get("email").unwrap_or_default();
     if email.len() > MAX_EMAIL_LEN {
-        return Ok(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid email format",
-            "invalid_email",
-        ));
+        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email format", "invalid_email"));
     }
     let services = &call.app.services;
-    let user = services
-        .store
-        .user_by_email(email)
-        .await?
-        .filter(|u| !u.is_deleted());
+    let user = services.store.user_by_email(email).await?.filter(|u| !u.is_deleted());
     let taken = match &user {
         Some(u) => !services.is_unclaimed(u).await?,
         None => false,
@@ -63,25 +55,11 @@ pub(super) async fn create(call: &Call) -> Handled {
     };
     let registered = match call.app.services.register(reg, &call.client).await {
         Ok(r) => r,
-        Err(Error::Invalid {
-            code: "invalid_email",
-            ..
-        }) => return Ok(invalid_email()),
-        Err(Error::Conflict {
-            code: "email_taken",
-            ..
-        }) => {
-            return Ok(error(
-                StatusCode::NOT_FOUND,
-                "Email is already taken",
-                "email_taken",
-            ));
+        Err(Error::Invalid { code: "invalid_email", .. }) => return Ok(invalid_email()),
+        Err(Error::Conflict { code: "email_taken", .. }) => {
+            return Ok(error(StatusCode::NOT_FOUND, "Email is already taken", "email_taken"));
         }
-        Err(Error::Invalid {
-            code: code @ ("device_token_doesnt_exist" | "invalid_password"),
-            message,
-            ..
-        }) => {
+        Err(Error::Invalid { code: code @ ("device_token_doesnt_exist" | "invalid_password"), message, .. }) => {
             return Ok(error(StatusCode::BAD_REQUEST, &message, code));
         }
         Err(e) => return Err(e.into()),
@@ -126,32 +104,14 @@ pub(super) async fn update(call: &Call) -> Handled {
     let user = match call.app.services.update_user(change).await {
         Ok(u) => u,
         Err(Error::NotFound(_)) => return Ok(user_not_found()),
-        Err(Error::Invalid {
-            code: "invalid_email",
-            ..
-        }) => {
-            return Ok(error(
-                StatusCode::BAD_REQUEST,
-                "Invalid email",
-                "invalid_email",
-            ));
+        Err(Error::Invalid { code: "invalid_email", .. }) => {
+            return Ok(error(StatusCode::BAD_REQUEST, "Invalid email", "invalid_email"));
         }
-        Err(Error::Invalid {
-            code: "invalid_password",
-            message,
-            ..
-        }) => {
+        Err(Error::Invalid { code: "invalid_password", message, .. }) => {
             return Ok(error(StatusCode::BAD_REQUEST, &message, "invalid_password"));
         }
-        Err(Error::Conflict {
-            code: "email_taken",
-            ..
-        }) => {
-            return Ok(error(
-                StatusCode::CONFLICT,
-                "Email is already taken",
-                "email_taken",
-            ));
+        Err(Error::Conflict { code: "email_taken", .. }) => {
+            return Ok(error(StatusCode::CONFLICT, "Email is already taken", "email_taken"));
         }
         Err(e) => return Err(e.into()),
     };
@@ -176,15 +136,9 @@ pub(super) async fn list(call: &Call) -> Handled {
             ));
         }
     }
-    let bad_ids = || {
-        json(
-            StatusCode::BAD_REQUEST,
-            &json!({"status": "error", "message": "user_ids should be valid JSON array"}),
-        )
-    };
-    let Ok(Value::Array(raw_ids)) =
-        serde_json::from_str::<Value>(p.get("user_ids").unwrap_or_default())
-    else {
+    let bad_ids =
+        || json(StatusCode::BAD_REQUEST, &json!({"status": "error", "message": "user_ids should be valid JSON array"}));
+    let Ok(Value::Array(raw_ids)) = serde_json::from_str::<Value>(p.get("user_ids").unwrap_or_default()) else {
         return Ok(bad_ids());
     };
     let mut ids = Vec::with_capacity(raw_ids.len());
@@ -211,16 +165,8 @@ pub(super) async fn list(call: &Call) -> Handled {
     let include_inactive = p.flag("include_deactivated").unwrap_or(false);
     let with_uuid = p.flag("with_uuid").unwrap_or(false);
     // REMP: an empty array applies no id filter and lists everybody.
-    let filter = if raw_ids.is_empty() {
-        None
-    } else {
-        Some(ids.as_slice())
-    };
-    let result = call
-        .app
-        .services
-        .list_users(filter, page as u64, include_inactive)
-        .await?;
+    let filter = if raw_ids.is_empty() { None } else { Some(ids.as_slice()) };
+    let result = call.app.services.list_users(filter, page as u64, include_inactive).await?;
     let users = if result.users.is_empty() {
         json!([])
     } else {
@@ -267,16 +213,10 @@ pub(super) async fn confirm(call: &Call) -> Handled {
     if let Err(missing) = call.require(&["email"]) {
         return Ok(missing);
     }
-    match services
-        .confirm(call.params.get("email").unwrap_or_default())
-        .await
-    {
+    match services.confirm(call.params.get("email").unwrap_or_default()).await {
         Ok(_) => {}
         Err(Error::NotFound(_)) => {
-            return Ok(json(
-                StatusCode::NOT_FOUND,
-                &json!({"status": "error", "code": "user_not_found"}),
-            ));
+            return Ok(json(StatusCode::NOT_FOUND, &json!({"status": "error", "code": "user_not_found"})));
         }
         Err(e) => return Err(e.into()),
     }
@@ -294,13 +234,7 @@ pub(super) async fn touch(call: &Call) -> Handled {
     }
     let raw = call.params.get("id").unwrap_or_default();
     let user = match raw.trim().parse::<u64>() {
-        Ok(id) => call
-            .app
-            .services
-            .store
-            .user(id)
-            .await?
-            .filter(|u| !u.is_deleted()),
+        Ok(id) => call.app.services.store.user(id).await?.filter(|u| !u.is_deleted()),
         Err(_) => None,
     };
     if user.is_none() {
@@ -309,8 +243,5 @@ pub(super) async fn touch(call: &Call) -> Handled {
             &json!({"status": "error", "code": "user_not_found", "message": format!("User not found: {raw}")}),
         ));
     }
-    Ok(json(
-        StatusCode::OK,
-        &json!({"status": "ok", "message": "User touched"}),
-    ))
+    Ok(json(StatusCode::OK, &json!({"status": "ok", "message": "User touched"})))
 }

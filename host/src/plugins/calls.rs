@@ -1,0 +1,311 @@
+//! Typed calls into plugins. Each call gets a fresh store from the pre-instantiated component,
+//! with the manifest's fuel, memory cap and wall-clock limit; the guest yields to the async
+//! runtime every epoch tick, so a spinning plugin never holds a worker thread. Failures are
+//! counted; a plugin failing `QUARANTINE_AFTER` times in a row sits out `QUARANTINE_FOR`.
+
+use super::bindings::{address_type, authenticator, event_listener, sign_in_handler};
+use super::loader::Plugin;
+use super::runtime::{PluginState, wit_user};
+use crate::domain::{error::AuthReason, token::ClientInfo, user::User};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Consecutive failures that put a plugin in quarantine.
+pub const QUARANTINE_AFTER: u32 = 5;
+/// How long a quarantined plugin is skipped (then it gets one call to prove itself).
+pub const QUARANTINE_FOR: Duration = Duration::from_secs(30);
+/// Stderr lines of the guest kept in a failure's explanation.
+const STDERR_TAIL_LINES: usize = 5;
+
+pub use address_type::exports::crm::users::addresses::{Address, FieldError, TypeInfo};
+
+/// A plugin call that did not produce an answer: trap, limit, timeout, quarantine.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin {plugin}@{version} failed in {function}: {cause}")]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub version: String,
+    pub function: &'static str,
+    pub cause: String,
+}
+
+/// What an authenticator decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthDecision {
+    Skip,
+    Existing(u64),
+    Provision { email: String, first_name: Option<String>, last_name: Option<String>, meta: Vec<(String, String)> },
+    Refused { reason: AuthReason, message: String },
+}
+
+/// What a sign-in handler decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInDecision {
+    /// `Some(reason)` refuses the sign-in.
+    pub deny: Option<String>,
+    /// `(key, value, is_public)` to set on the user when allowed.
+    pub set_meta: Vec<(String, String, bool)>,
+}
+
+/// The credentials an authenticator sees.
+#[derive(Debug, Clone, Default)]
+pub struct AuthRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub source: String,
+    pub client: ClientInfo,
+    pub extra: Vec<(String, String)>,
+}
+
+impl Plugin {
+    fn failure(&self, function: &'static str, cause: impl Into<String>) -> PluginFailure {
+        PluginFailure {
+            plugin: self.manifest().name.clone(),
+            version: self.manifest().version.clone(),
+            function,
+            cause: cause.into(),
+        }
+    }
+
+    /// Refuse at once while quarantined.
+    fn admit(&self, function: &'static str) -> Result<(), PluginFailure> {
+        let until = self.stats.quarantined_until.lock().map(|g| *g).unwrap_or(None);
+        match until {
+            Some(t) if t > Instant::now() => Err(self.failure(function, "quarantined after repeated failures")),
+            _ => Ok(()),
+        }
+    }
+
+    fn new_store(&self) -> wasmtime::Store<PluginState> {
+        let limits = self.manifest().limits;
+        let mut store = wasmtime::Store::new(&self.engine, PluginState::new(self.ctx.clone()));
+        store.limiter(|s| &mut s.limits);
+        // Fuel is set just below; it cannot fail on an engine with fuel enabled.
+        let _ = store.set_fuel(limits.fuel);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+
+    /// Account for a finished call and turn its result into ours.
+    fn settle<R>(
+        &self,
+        function: &'static str,
+        result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+        store: &mut wasmtime::Store<PluginState>,
+    ) -> Result<R, PluginFailure> {
+        let limits = self.manifest().limits;
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let stats = &self.stats;
+        stats.calls.fetch_add(1, Ordering::Relaxed);
+        stats.fuel_consumed.fetch_add(limits.fuel.saturating_sub(fuel_left), Ordering::Relaxed);
+        let cause = match result {
+            Ok(Ok(value)) => {
+                stats.consecutive_failures.store(0, Ordering::Relaxed);
+                self.log_output(store, false);
+                return Ok(value);
+            }
+            Ok(Err(e)) => describe_error(&e, limits.fuel, fuel_left, limits.memory_bytes),
+            Err(_) => format!("did not finish within {} ms", limits.timeout_ms),
+        };
+        let tail = self.log_output(store, true);
+        let cause = if tail.is_empty() { cause } else { format!("{cause}; guest stderr: {tail}") };
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+        let failure = self.failure(function, cause);
+        if let Ok(mut last) = stats.last_error.lock() {
+            *last = Some(failure.to_string());
+        }
+        let streak = stats.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            plugin = %failure.plugin,
+            version = %failure.version,
+            function,
+            cause = %failure.cause,
+            streak,
+            "plugin call failed"
+        );
+        if streak >= QUARANTINE_AFTER {
+            if let Ok(mut until) = stats.quarantined_until.lock() {
+                *until = Some(Instant::now() + QUARANTINE_FOR);
+            }
+            stats.consecutive_failures.store(0, Ordering::Relaxed);
+            tracing::error!(plugin = %failure.plugin, version = %failure.version, "plugin quarantined for {QUARANTINE_FOR:?}");
+        }
+        Err(failure)
+    }
+
+    /// Send the guest's captured stdout/stderr to the log; return stderr's last lines.
+    fn log_output(&self, store: &mut wasmtime::Store<PluginState>, failed: bool) -> String {
+        let m = self.manifest();
+        let state = store.data();
+        let stdout = state.stdout.contents();
+        let stderr = state.stderr.contents();
+        for line in String::from_utf8_lossy(&stdout).lines().filter(|l| !l.is_empty()) {
+            tracing::info!(plugin = %m.name, version = %m.version, stream = "stdout", "{line}");
+        }
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        for line in stderr.lines().filter(|l| !l.is_empty()) {
+            if failed {
+                tracing::warn!(plugin = %m.name, version = %m.version, stream = "stderr", "{line}");
+            } else {
+                tracing::info!(plugin = %m.name, version = %m.version, stream = "stderr", "{line}");
+            }
+        }
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join(" | ")
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.manifest().limits.timeout_ms)
+    }
+}
+
+/// A trap or error in words an operator can act on.
+fn describe_error(e: &wasmtime::Error, fuel: u64, fuel_left: u64, memory_bytes: usize) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::OutOfFuel => format!("ran out of fuel (limit {fuel})"),
+            wasmtime::Trap::StackOverflow => "overflowed its stack (too deep a recursion)".into(),
+            wasmtime::Trap::UnreachableCodeReached => format!("trapped (a panic or `unreachable`): {trap}"),
+            other => format!("trapped: {other}"),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
+        return format!("exceeded its memory limit of {} MiB ({text})", memory_bytes >> 20);
+    }
+    if fuel_left == 0 {
+        return format!("ran out of fuel (limit {fuel})");
+    }
+    text
+}
+
+/// Run one export call with the plugin's limits: fresh store, instantiate, call, settle.
+macro_rules! invoke {
+    ($plugin:expr, $pre:ident, $function:literal, |$inst:ident, $store:ident| $call:expr) => {{
+        let plugin: &Plugin = $plugin;
+        let Some(pre) = plugin.$pre.as_ref() else {
+            return Err(plugin.failure($function, concat!("does not implement ", stringify!($pre))));
+        };
+        plugin.admit($function)?;
+        let mut store = plugin.new_store();
+        let result = tokio::time::timeout(plugin.timeout(), async {
+            let $inst = pre.instantiate_async(&mut store).await?;
+            let $store = &mut store;
+            $call.await
+        })
+        .await;
+        plugin.settle($function, result, &mut store)
+    }};
+}
+
+impl Plugin {
+    /// An authenticator's decision on a sign-in.
+    pub async fn authenticate(&self, req: &AuthRequest) -> Result<AuthDecision, PluginFailure> {
+        use authenticator::exports::crm::users::authentication as wit;
+        let creds = wit::Credentials {
+            username: req.username.clone(),
+            password: req.password.clone(),
+            source: req.source.clone(),
+            ip: req.client.ip.clone(),
+            user_agent: req.client.user_agent.clone(),
+            extra: req.extra.clone(),
+        };
+        let outcome = invoke!(self, authenticator, "authenticate", |inst, store| inst
+            .crm_users_authentication()
+            .call_authenticate(store, &creds))?;
+        Ok(match outcome {
+            Ok(wit::Outcome::Skip) => AuthDecision::Skip,
+            Ok(wit::Outcome::Existing(id)) => AuthDecision::Existing(id),
+            Ok(wit::Outcome::Provision(u)) => AuthDecision::Provision {
+                email: u.email,
+                first_name: u.first_name,
+                last_name: u.last_name,
+                meta: u.meta,
+            },
+            Err(f) => AuthDecision::Refused {
+                reason: match f.kind {
+                    wit::FailureKind::IdentityNotFound => AuthReason::IdentityNotFound,
+                    wit::FailureKind::InvalidCredential => AuthReason::InvalidCredential,
+                    wit::FailureKind::Failure => AuthReason::Failure,
+                    wit::FailureKind::NotApproved => AuthReason::NotApproved,
+                },
+                message: f.message,
+            },
+        })
+    }
+
+    /// An authenticator's extra data for `user/info`, as a JSON text.
+    pub async fn user_info(&self, user: &User) -> Result<Option<String>, PluginFailure> {
+        let user = wit_user(user);
+        invoke!(self, authenticator, "user-info", |inst, store| inst
+            .crm_users_authentication()
+            .call_user_info(store, &user))
+    }
+
+    /// A sign-in handler's decision.
+    pub async fn on_sign_in(
+        &self,
+        user: &User,
+        source: &str,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<SignInDecision, PluginFailure> {
+        use sign_in_handler::exports::crm::users::sign_in_handling as wit;
+        let event = wit::SignIn {
+            user: wit_user(user),
+            source: source.to_owned(),
+            method: method.to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        let decision = invoke!(self, sign_in_handler, "on-sign-in", |inst, store| inst
+            .crm_users_sign_in_handling()
+            .call_on_sign_in(store, &event))?;
+        Ok(SignInDecision {
+            deny: match decision.verdict {
+                wit::Verdict::Allow => None,
+                wit::Verdict::Deny(reason) => Some(reason),
+            },
+            set_meta: decision.set_meta.into_iter().map(|m| (m.key, m.value, m.is_public)).collect(),
+        })
+    }
+
+    /// An email validator's verdict: `Err(reason)` rejects.
+    pub async fn validate_email(&self, email: &str) -> Result<Result<(), String>, PluginFailure> {
+        invoke!(self, email_validator, "validate", |inst, store| inst
+            .crm_users_email_validation()
+            .call_validate(store, email))
+    }
+
+    /// Deliver one event to a listener.
+    pub async fn on_event(
+        &self,
+        name: &str,
+        user_id: Option<u64>,
+        at: &str,
+        payload: &str,
+    ) -> Result<(), PluginFailure> {
+        let event = event_listener::exports::crm::users::events::Event {
+            name: name.to_owned(),
+            user_id,
+            at: at.to_owned(),
+            payload: payload.to_owned(),
+        };
+        invoke!(self, event_listener, "on-event", |inst, store| inst.crm_users_events().call_on_event(store, &event))
+    }
+
+    /// An address type's description.
+    pub async fn describe_address_type(&self) -> Result<TypeInfo, PluginFailure> {
+        invoke!(self, address_type, "describe", |inst, store| inst.crm_users_addresses().call_describe(store))
+    }
+
+    /// An address type's validation: the normalized address, or every field error.
+    pub async fn validate_address(&self, address: &Address) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
+        invoke!(self, address_type, "validate", |inst, store| inst.crm_users_addresses().call_validate(store, address))
+    }
+
+    /// An address type's one-line formatting.
+    pub async fn format_address(&self, address: &Address) -> Result<String, PluginFailure> {
+        invoke!(self, address_type, "format", |inst, store| inst.crm_users_addresses().call_format(store, address))
+    }
+}

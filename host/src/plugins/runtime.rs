@@ -1,0 +1,326 @@
+//! The wasmtime side: one engine for all plugins (fuel, epochs, async, on-disk compilation
+//! cache), the per-call store state with its sandbox (no files, env, args or sockets; HTTP
+//! only to allow-listed hosts), and the host functions plugins import.
+
+use super::bindings::{host, types};
+use super::manifest::{Capability, Manifest};
+use crate::domain::user::User;
+use crate::store::{Batch, Change, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// How often the epoch advances; call deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Bytes of a guest's stdout and stderr kept per call for the log.
+const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
+/// Plugin key-value limits (Spin's are 256 B keys and 1 MB values; ours are per call-path).
+pub const KV_MAX_KEY: usize = 256;
+pub const KV_MAX_VALUE: usize = 64 * 1024;
+/// Longest log line a plugin may write; the rest is cut.
+const LOG_MAX_LINE: usize = 4096;
+/// Table elements and instances per store: enough for any real component, a stop to
+/// "table bombs".
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+
+/// Build the engine every plugin shares. `cache_dir` keeps compiled code so a restart does
+/// not recompile.
+pub fn engine(cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    // Deep recursion traps at this depth instead of exhausting the host thread.
+    config.max_wasm_stack(1 << 20);
+    if let Some(dir) = cache_dir {
+        std::fs::create_dir_all(dir)?;
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        config.cache(Some(wasmtime::Cache::new(cache).map_err(|e| anyhow::anyhow!("{e}"))?));
+    }
+    wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Advance the engine's epoch for as long as the engine lives.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| tracing::error!("cannot start the plugin epoch ticker: {e}"));
+}
+
+/// What the host imports of one plugin can reach.
+pub struct PluginContext {
+    pub manifest: Manifest,
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext").field("name", &self.manifest.name).finish_non_exhaustive()
+    }
+}
+
+/// Outbound HTTP policy of one plugin.
+struct HttpPolicy {
+    ctx: Arc<PluginContext>,
+}
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                )>,
+            > + Send,
+    > {
+        let manifest = &self.ctx.manifest;
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        let port = request.uri().port_u16().or(match request.uri().scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        if !manifest.has(Capability::Http) || !manifest.allows_host(&host, port) {
+            tracing::warn!(
+                plugin = %manifest.name,
+                version = %manifest.version,
+                host = %host,
+                port = port.unwrap_or_default(),
+                "outbound HTTP to a host not in allowed_hosts refused"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        _ = fut;
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
+    }
+}
+
+/// Everything one call's store holds. A fresh one per call, so no data of one call is
+/// visible to another.
+pub struct PluginState {
+    pub ctx: Arc<PluginContext>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: HttpPolicy,
+    pub limits: StoreLimits,
+    pub stdout: MemoryOutputPipe,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl PluginState {
+    pub fn new(ctx: Arc<PluginContext>) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        // No preopened folders, no environment, no arguments, no sockets.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(ctx.manifest.limits.memory_bytes)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .instances(MAX_INSTANCES)
+            .tables(MAX_TABLES)
+            .memories(MAX_MEMORIES)
+            .trap_on_grow_failure(true)
+            .build();
+        PluginState {
+            hooks: HttpPolicy { ctx: ctx.clone() },
+            ctx,
+            wasi,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            limits,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.ctx.manifest.name
+    }
+
+    fn require(&self, capability: Capability) -> Result<(), types::HostError> {
+        if self.ctx.manifest.has(capability) {
+            Ok(())
+        } else {
+            Err(types::HostError::Denied(format!(
+                "the plugin's manifest does not have the capability \"{}\"",
+                capability.as_str()
+            )))
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Build the linker for plugins: WASI without ambient authority, `wasi:http` when `with_http`,
+/// and the `crm:users/host` interface.
+pub fn linker(engine: &Engine, with_http: bool) -> anyhow::Result<Linker<PluginState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if with_http {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    host::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(linker)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> types::HostError {
+    types::HostError::Unavailable(e.to_string())
+}
+
+/// The WIT view of a user.
+pub fn wit_user(u: &User) -> types::User {
+    types::User {
+        id: u.id,
+        uuid: u.uuid.clone(),
+        email: u.email.clone(),
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        role: match u.role {
+            crate::domain::user::Role::Admin => "admin".into(),
+            crate::domain::user::Role::User => "user".into(),
+        },
+        active: u.active,
+        confirmed: u.confirmed_at.is_some(),
+        locale: u.locale.clone(),
+        source: u.source.clone(),
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl host::Host for PluginState {
+    async fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
+        let message: String = message.chars().take(LOG_MAX_LINE).collect();
+        let (name, version) = (self.name(), self.ctx.manifest.version.as_str());
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin = name, version, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin = name, version, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin = name, version, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin = name, version, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin = name, version, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.manifest.config.get(&key).cloned())
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, types::HostError>> {
+        if let Err(e) = self.require(Capability::Kv) {
+            return Ok(Err(e));
+        }
+        Ok(self.ctx.store.plugin_kv(self.name(), &key).await.map_err(unavailable))
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), types::HostError>> {
+        if let Err(e) = self.require(Capability::Kv) {
+            return Ok(Err(e));
+        }
+        if key.is_empty() || key.len() > KV_MAX_KEY || value.len() > KV_MAX_VALUE {
+            return Ok(Err(types::HostError::Invalid(format!(
+                "keys are 1 to {KV_MAX_KEY} bytes and values at most {KV_MAX_VALUE} bytes"
+            ))));
+        }
+        let change = Change::PutPluginKv { plugin: self.name().to_owned(), key, value };
+        Ok(self.ctx.store.apply(Batch(vec![change])).await.map(|_| ()).map_err(unavailable))
+    }
+
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), types::HostError>> {
+        if let Err(e) = self.require(Capability::Kv) {
+            return Ok(Err(e));
+        }
+        let change = Change::DeletePluginKv { plugin: self.name().to_owned(), key };
+        Ok(self.ctx.store.apply(Batch(vec![change])).await.map(|_| ()).map_err(unavailable))
+    }
+
+    async fn user_by_id(&mut self, id: u64) -> wasmtime::Result<Result<Option<types::User>, types::HostError>> {
+        if let Err(e) = self.require(Capability::UsersRead) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .ctx
+            .store
+            .user(id)
+            .await
+            .map(|u| u.filter(|u| !u.is_deleted()).map(|u| wit_user(&u)))
+            .map_err(unavailable))
+    }
+
+    async fn user_by_email(
+        &mut self,
+        email: String,
+    ) -> wasmtime::Result<Result<Option<types::User>, types::HostError>> {
+        if let Err(e) = self.require(Capability::UsersRead) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .ctx
+            .store
+            .user_by_email(&email)
+            .await
+            .map(|u| u.filter(|u| !u.is_deleted()).map(|u| wit_user(&u)))
+            .map_err(unavailable))
+    }
+
+    async fn user_meta(&mut self, id: u64) -> wasmtime::Result<Result<Vec<types::MetaEntry>, types::HostError>> {
+        if let Err(e) = self.require(Capability::UsersRead) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .ctx
+            .store
+            .user_meta(id)
+            .await
+            .map(|meta| {
+                meta.into_iter()
+                    .map(|m| types::MetaEntry { key: m.key, value: m.value, is_public: m.is_public })
+                    .collect()
+            })
+            .map_err(unavailable))
+    }
+}
