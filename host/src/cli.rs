@@ -209,7 +209,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let opened = open(&config, true).await?;
     let services = opened.services.clone();
     services.start_event_listeners();
-    tokio::spawn(services.plugins.clone().watch(PLUGIN_WATCH_PERIOD));
+    if config.watch_plugins {
+        tokio::spawn(services.plugins.clone().watch(PLUGIN_WATCH_PERIOD));
+    }
     spawn_reload_on_sighup(services.plugins.clone());
     let app = App::new(services.clone(), config.api.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub data: Option<PathBuf>,
     /// Plugins folder: one subfolder per plugin with `plugin.toml` and its component.
     pub plugins: Option<PathBuf>,
+    /// Reload plugins when the folder changes (default true); SIGHUP and the API always work.
+    pub watch_plugins: Option<bool>,
     /// Storage backend; only `sled` (embedded) is available in this build.
     pub storage: Option<String>,
     /// IANA zone dates are rendered in, e.g. `Europe/Bratislava`. Default `UTC`.
@@ -89,6 +91,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub plugins: PathBuf,
+    pub watch_plugins: bool,
     pub api: ApiSettings,
     pub service: ServiceConfig,
     pub hash_cost: HashCost,
@@ -175,6 +178,7 @@ impl RawConfig {
             listen,
             data,
             plugins,
+            watch_plugins: self.watch_plugins.unwrap_or(true),
             api: ApiSettings {
                 timezone,
                 max_body_bytes,

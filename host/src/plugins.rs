@@ -1,7 +1,7 @@
 //! WebAssembly plugins: loading components from the plugins folder, their sandbox and limits,
 //! typed calls per extension point, failure accounting with quarantine, and atomic reload.
 //!
-//! - [`manifest`]: `plugin.toml`.
+//! - [`manifest`]: the `plugin.toml` format.
 //! - [`bindings`]: host bindings of the WIT contract.
 //! - [`runtime`]: the engine, per-call store state and host functions.
 //! - [`loader`]: a folder of plugins becomes a [`PluginSet`], or the reason it cannot.

@@ -101,7 +101,7 @@ impl Services {
     /// The user's public meta as `(key, value)`, newest first (REMP sorts by `created_at DESC`).
     pub async fn public_meta(&self, user_id: u64) -> Result<Vec<(String, String)>> {
         let mut meta: Vec<_> = self.store.user_meta(user_id).await?.into_iter().filter(|m| m.is_public).collect();
-        meta.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        meta.sort_by_key(|m| std::cmp::Reverse(m.created_at));
         Ok(meta.into_iter().map(|m| (m.key, m.value)).collect())
     }
 }

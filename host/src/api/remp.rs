@@ -105,15 +105,16 @@ impl Call {
         }
     }
 
-    /// REMP's Runner check: `400 invalid_input` naming every missing or empty parameter.
-    pub fn require(&self, names: &[&str]) -> Result<(), Response> {
+    /// REMP's Runner check: `400 invalid_input` naming every missing or empty parameter, or
+    /// `None` when all are there.
+    pub fn missing_params(&self, names: &[&str]) -> Option<Response> {
         let missing = self.params.missing(names);
         if missing.is_empty() {
-            return Ok(());
+            return None;
         }
         let errors: Map<String, Value> =
             missing.into_iter().map(|n| (n.to_owned(), json!(["Field is required"]))).collect();
-        Err(json(StatusCode::BAD_REQUEST, &json!({"status": "error", "code": "invalid_input", "errors": errors})))
+        Some(json(StatusCode::BAD_REQUEST, &json!({"status": "error", "code": "invalid_input", "errors": errors})))
     }
 }
 

@@ -155,10 +155,10 @@ impl Loader {
     fn link(&self, manifest: Manifest, component: &Component) -> anyhow::Result<Plugin> {
         let kinds = detect_worlds(&self.engine, component)?;
         for (name, _) in component.component_type().imports(&self.engine) {
-            if let Some(cap) = import_capability(name) {
-                if !manifest.has(cap) {
-                    bail!("it imports {name}, which needs the capability \"{}\" in its manifest", cap.as_str());
-                }
+            if let Some(cap) = import_capability(name)
+                && !manifest.has(cap)
+            {
+                bail!("it imports {name}, which needs the capability \"{}\" in its manifest", cap.as_str());
             }
         }
         let linker = if manifest.has(Capability::Http) { &self.with_http } else { &self.plain };

@@ -123,14 +123,14 @@ impl Services {
             },
             None => None,
         };
-        if let Some(p) = &reg.password {
-            if p.len() > MAX_PASSWORD_LEN {
-                return Err(Error::invalid(
-                    "invalid_password",
-                    "password",
-                    format!("Password must be at most {MAX_PASSWORD_LEN} characters"),
-                ));
-            }
+        if let Some(p) = &reg.password
+            && p.len() > MAX_PASSWORD_LEN
+        {
+            return Err(Error::invalid(
+                "invalid_password",
+                "password",
+                format!("Password must be at most {MAX_PASSWORD_LEN} characters"),
+            ));
         }
 
         let (user, token, events) = match existing {
@@ -145,10 +145,10 @@ impl Services {
             }
         };
         self.events.publish_all(events);
-        if let (Some(device), Some(plain)) = (&device, &token) {
-            if let Some(access) = self.find_access_token(plain).await? {
-                self.pair(&access, device).await?;
-            }
+        if let (Some(device), Some(plain)) = (&device, &token)
+            && let Some(access) = self.find_access_token(plain).await?
+        {
+            self.pair(&access, device).await?;
         }
         record(Some(user.id), RegistrationStatus::Ok).await?;
         Ok(Registered { user, access_token: token })
@@ -513,10 +513,11 @@ impl Services {
                 ids.dedup();
                 let mut found = Vec::new();
                 for id in ids {
-                    if let Some(u) = self.store.user(id).await? {
-                        if !u.is_deleted() && (include_inactive || u.active) {
-                            found.push(u);
-                        }
+                    if let Some(u) = self.store.user(id).await?
+                        && !u.is_deleted()
+                        && (include_inactive || u.active)
+                    {
+                        found.push(u);
                     }
                 }
                 let total = found.len() as u64;

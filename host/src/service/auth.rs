@@ -371,10 +371,10 @@ impl Services {
         let access_tokens = self.store.access_tokens_of_device(device.id).await?;
         let mut users: Vec<User> = Vec::new();
         for t in &access_tokens {
-            if users.iter().all(|u| u.id != t.user_id) {
-                if let Some(u) = self.store.user(t.user_id).await? {
-                    users.push(u);
-                }
+            if users.iter().all(|u| u.id != t.user_id)
+                && let Some(u) = self.store.user(t.user_id).await?
+            {
+                users.push(u);
             }
         }
         self.store.apply(Batch(vec![Change::TouchDeviceToken { digest, at: now() }])).await?;

@@ -602,13 +602,10 @@ fn apply_change(
             let old: User = tx_from_json(&old)?;
             let (old_k, new_k) = (email_key(&old.email), email_key(&user.email));
             if old_k != new_k {
-                if let Some(owner) = t.users_by_email.get(new_k.as_bytes())? {
-                    if owner.as_ref() != be(user.id) {
-                        return abort(Error::Conflict {
-                            code: "email_taken",
-                            message: "Email is already taken".into(),
-                        });
-                    }
+                if let Some(owner) = t.users_by_email.get(new_k.as_bytes())?
+                    && owner.as_ref() != be(user.id)
+                {
+                    return abort(Error::Conflict { code: "email_taken", message: "Email is already taken".into() });
                 }
                 t.users_by_email.remove(old_k.as_bytes())?;
                 t.users_by_email.insert(new_k.as_bytes(), &be(user.id))?;

@@ -89,10 +89,10 @@ pub(super) async fn login(call: &Call) -> Handled {
         Err(Error::Auth { reason, message }) => return Ok(auth_failed(reason, &message)),
         Err(e) => return Err(e.into()),
     };
-    if let (Some(device), Some(plain)) = (&device, &signed_in.access_token) {
-        if let Some(access) = services.find_access_token(plain).await? {
-            services.pair(&access, device).await?;
-        }
+    if let (Some(device), Some(plain)) = (&device, &signed_in.access_token)
+        && let Some(access) = services.find_access_token(plain).await?
+    {
+        services.pair(&access, device).await?;
     }
     let user = &signed_in.user;
     let user_json = json!({
@@ -145,10 +145,8 @@ pub(super) async fn logout(call: &Call) -> Handled {
 pub(super) async fn email(call: &Call) -> Handled {
     let v1 = call.version == 1;
     let p = &call.params;
-    if !v1 {
-        if let Err(missing) = call.require(&["email"]) {
-            return Ok(missing);
-        }
+    if !v1 && let Some(missing) = call.missing_params(&["email"]) {
+        return Ok(missing);
     }
     let Some(email) = p.non_empty("email") else {
         return Ok(json(
@@ -160,8 +158,10 @@ pub(super) async fn email(call: &Call) -> Handled {
         let status = if v1 { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         error(status, "Invalid email format", "invalid_email")
     };
+    // REMP checks the length before anything else and answers 422 on both versions
+    // (commit 552009e); only the later format check differs between them.
     if email.len() > MAX_EMAIL_LEN {
-        return Ok(invalid_format());
+        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email format", "invalid_email"));
     }
     let services = &call.app.services;
     let user = services.store.user_by_email(email).await?.filter(|u| !u.is_deleted());
@@ -197,7 +197,7 @@ pub(super) async fn email(call: &Call) -> Handled {
 
 /// `users/validate-email` (also at REMP README's `user/validate-email`).
 pub(super) async fn validate_email(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["email"]) {
+    if let Some(missing) = call.missing_params(&["email"]) {
         return Ok(missing);
     }
     let email = call.params.get("email").unwrap_or_default();
@@ -254,7 +254,7 @@ pub(super) async fn delete(call: &Call) -> Handled {
 
 /// `users/get-device-token`: always a new device token, paired with the access token if given.
 pub(super) async fn device_token(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["device_id"]) {
+    if let Some(missing) = call.missing_params(&["device_id"]) {
         return Ok(missing);
     }
     let p = &call.params;

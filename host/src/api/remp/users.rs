@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 /// `users/email-check`: taken or available, without password checks or rate limits.
 pub(super) async fn email_check(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["email"]) {
+    if let Some(missing) = call.missing_params(&["email"]) {
         return Ok(missing);
     }
     let email = call.params.get("email").unwrap_or_default();
@@ -85,7 +85,7 @@ pub(super) async fn create(call: &Call) -> Handled {
 
 /// `users/update`: email, password, ext_id and locale of an existing user.
 pub(super) async fn update(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["user_id"]) {
+    if let Some(missing) = call.missing_params(&["user_id"]) {
         return Ok(missing);
     }
     let p = &call.params;
@@ -124,7 +124,7 @@ pub(super) async fn update(call: &Call) -> Handled {
 
 /// `users/list`: ids and emails, 1,000 a page.
 pub(super) async fn list(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["user_ids", "page"]) {
+    if let Some(missing) = call.missing_params(&["user_ids", "page"]) {
         return Ok(missing);
     }
     let p = &call.params;
@@ -205,12 +205,12 @@ pub(super) async fn confirm(call: &Call) -> Handled {
         .filter(|k| !k.is_empty() && k.len() <= 255 && call.method != Method::GET)
         .map(str::to_owned);
     let ok = || json(StatusCode::OK, &json!({"status": "ok"}));
-    if let Some(key) = &key {
-        if services.store.idempotency_key_seen(call.route, key).await? {
-            return Ok(ok());
-        }
+    if let Some(key) = &key
+        && services.store.idempotency_key_seen(call.route, key).await?
+    {
+        return Ok(ok());
     }
-    if let Err(missing) = call.require(&["email"]) {
+    if let Some(missing) = call.missing_params(&["email"]) {
         return Ok(missing);
     }
     match services.confirm(call.params.get("email").unwrap_or_default()).await {
@@ -229,7 +229,7 @@ pub(super) async fn confirm(call: &Call) -> Handled {
 /// `users/touch`: REMP refreshes its cache here; our user data is never stale, so this checks
 /// the user exists and answers as REMP does.
 pub(super) async fn touch(call: &Call) -> Handled {
-    if let Err(missing) = call.require(&["id"]) {
+    if let Some(missing) = call.missing_params(&["id"]) {
         return Ok(missing);
     }
     let raw = call.params.get("id").unwrap_or_default();
