@@ -1,0 +1,13 @@
+//! The one integration-test binary: every module starts the real `crm-users` server (see
+//! `harness`) and checks the REMP-compatible API, the CLI and restarts from the outside, over
+//! loopback HTTP and process exit codes. Unit and router tests live in `host/`, not here.
+
+mod harness;
+
+mod accounts;
+mod auth;
+mod cli;
+mod params;
+mod plugins;
+mod registration;
+mod restart;
