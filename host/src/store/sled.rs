@@ -45,83 +45,50 @@ use std::path::Path;
 /// take; hot data (tokens, users) fits easily in this.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// The trees, in the order they are passed to transactions.
-const TREES: [&str; 21] = [
-    "users",
-    "users_by_email",
-    "users_by_uuid",
-    "meta",
-    "meta_by_key",
-    "access_tokens",
-    "access_by_user",
-    "access_by_device",
-    "device_tokens",
-    "device_by_id",
-    "login_attempts",
-    "attempts_by_ip",
-    "attempts_by_user",
-    "wrong_pass_by_user",
-    "registration_attempts",
-    "password_changes",
-    "api_tokens",
-    "api_tokens_by_id",
-    "idempotency",
-    "plugin_kv",
-    "system",
-];
+/// Declares the trees once: their names (in the order they are passed to transactions) and
+/// a struct of named handles to them, plain or transactional. Add a tree by adding its name.
+macro_rules! trees {
+    ($($name:ident),* $(,)?) => {
+        const TREES: &[&str] = &[$(stringify!($name)),*];
 
-/// Named handles to the trees (plain or transactional).
-struct Trees<T> {
-    users: T,
-    users_by_email: T,
-    users_by_uuid: T,
-    meta: T,
-    meta_by_key: T,
-    access_tokens: T,
-    access_by_user: T,
-    access_by_device: T,
-    device_tokens: T,
-    device_by_id: T,
-    login_attempts: T,
-    attempts_by_ip: T,
-    attempts_by_user: T,
-    wrong_pass_by_user: T,
-    registration_attempts: T,
-    password_changes: T,
-    api_tokens: T,
-    api_tokens_by_id: T,
-    idempotency: T,
-    plugin_kv: T,
-    system: T,
-}
-
-impl<T: Clone> Trees<T> {
-    fn from_slice(t: &[T]) -> Self {
-        Trees {
-            users: t[0].clone(),
-            users_by_email: t[1].clone(),
-            users_by_uuid: t[2].clone(),
-            meta: t[3].clone(),
-            meta_by_key: t[4].clone(),
-            access_tokens: t[5].clone(),
-            access_by_user: t[6].clone(),
-            access_by_device: t[7].clone(),
-            device_tokens: t[8].clone(),
-            device_by_id: t[9].clone(),
-            login_attempts: t[10].clone(),
-            attempts_by_ip: t[11].clone(),
-            attempts_by_user: t[12].clone(),
-            wrong_pass_by_user: t[13].clone(),
-            registration_attempts: t[14].clone(),
-            password_changes: t[15].clone(),
-            api_tokens: t[16].clone(),
-            api_tokens_by_id: t[17].clone(),
-            idempotency: t[18].clone(),
-            plugin_kv: t[19].clone(),
-            system: t[20].clone(),
+        /// Named handles to the trees.
+        struct Trees<T> {
+            $($name: T,)*
         }
-    }
+
+        impl<T: Clone> Trees<T> {
+            /// From handles in `TREES` order.
+            fn from_slice(handles: &[T]) -> Self {
+                let mut next = handles.iter().cloned();
+                Trees { $($name: next.next().expect("one handle per tree"),)* }
+            }
+        }
+    };
 }
+
+trees!(
+    users,
+    users_by_email,
+    users_by_uuid,
+    meta,
+    meta_by_key,
+    access_tokens,
+    access_by_user,
+    access_by_device,
+    device_tokens,
+    device_by_id,
+    login_attempts,
+    attempts_by_ip,
+    attempts_by_user,
+    wrong_pass_by_user,
+    registration_attempts,
+    password_changes,
+    api_tokens,
+    api_tokens_by_id,
+    idempotency,
+    plugin_kv,
+    system,
+);
 
 /// The sled-backed store.
 pub struct SledStore {
