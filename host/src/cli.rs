@@ -5,6 +5,7 @@ use crate::api::{self, App};
 use crate::config::{Config, Overrides, RawConfig};
 use crate::domain::email::{DomainBlocklist, EmailValidator};
 use crate::plugins::PluginHost;
+use crate::service::sso::SsoProviders;
 use crate::service::{Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes};
 use crate::store::{Store, UserScan, sled::SledStore};
 use anyhow::Context;
@@ -53,6 +54,28 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Issue sign-in links (REMP autologin tokens).
+    #[command(name = "autologin-token", subcommand)]
+    AutologinToken(AutologinCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AutologinCommand {
+    /// Issue a token for a user; it is printed alone on the last line.
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// RFC 3339 start of validity [default: now].
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// RFC 3339 end of validity [default: ten minutes after the start].
+        #[arg(long)]
+        valid_to: Option<String>,
+        /// How many sign-ins the token allows [default: 1].
+        #[arg(long)]
+        max_count: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::ApiToken(cmd) => api_token(config, cmd).await,
             Command::User(cmd) => user(config, cmd).await,
             Command::Plugin(cmd) => plugin(config, cmd).await,
+            Command::AutologinToken(cmd) => autologin_token(config, cmd).await,
         }
     })
 }
@@ -181,7 +205,8 @@ pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened>
     }
     let email = EmailValidator::new(DomainBlocklist::builtin().with_extra(&config.extra_blocked_domains));
     let passwords = PasswordHasher::new(config.hash_cost, config.hash_workers);
-    let services = Services::new(store, passwords, email, config.service.clone(), plugins);
+    let sso = SsoProviders::new(config.sso_google.clone(), config.sso_apple.clone())?;
+    let services = Services::new(store, passwords, email, config.service.clone(), plugins, sso);
     Ok(Opened { _lock: lock, services })
 }
 
@@ -363,5 +388,35 @@ async fn plugin(config: Config, cmd: PluginCommand) -> anyhow::Result<ExitCode> 
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn autologin_token(config: Config, cmd: AutologinCommand) -> anyhow::Result<ExitCode> {
+    let AutologinCommand::Create { email, valid_from, valid_to, max_count } = cmd;
+    let parse = |value: Option<String>, name: &str| -> anyhow::Result<Option<crate::domain::Timestamp>> {
+        value
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(&v)
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .with_context(|| format!("--{name} '{v}' is not an RFC 3339 date"))
+            })
+            .transpose()
+    };
+    let req = crate::service::autologin::AutologinRequest {
+        owner: crate::service::autologin::TokenOwner::Email(email),
+        valid_from: parse(valid_from, "valid-from")?,
+        valid_to: parse(valid_to, "valid-to")?,
+        max_count,
+    };
+    let opened = open(&config, false).await?;
+    let issued = opened.services.create_autologin_token(req).await?;
+    println!(
+        "autologin token for user {} valid {} to {}, {} use(s)",
+        issued.user.id,
+        issued.valid_from.to_rfc3339(),
+        issued.valid_to.to_rfc3339(),
+        issued.max_count
+    );
+    println!("{}", issued.token);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! variables and flags, validated once into [`Config`]. Everything after this sees valid values.
 
 use crate::api::ApiSettings;
-use crate::service::{LoginLimits, ServiceConfig, passwords::HashCost};
+use crate::service::{LoginLimits, ServiceConfig, passwords::HashCost, sso::ProviderConfig};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -44,6 +44,61 @@ pub struct RawConfig {
     pub passwords: RawPasswords,
     #[serde(default)]
     pub login: RawLogin,
+    #[serde(default)]
+    pub sso: RawSso,
+}
+
+/// `[sso.google]` and `[sso.apple]`: ID-token sign-in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSso {
+    pub google: Option<RawProvider>,
+    pub apple: Option<RawProvider>,
+}
+
+/// One identity provider. Without `client_ids` its sign-in answers `sso_disabled`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// Accepted `aud` values (your OAuth client ids).
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// Accepted `iss` values; the provider's own by default.
+    pub issuers: Option<Vec<String>>,
+    /// Where the signing keys are published; the provider's own by default.
+    pub jwks_url: Option<String>,
+    /// Google only: the OAuth token endpoint for `gsi_auth_code`.
+    pub token_url: Option<String>,
+    /// Google only: the OAuth client secret for `gsi_auth_code`.
+    pub client_secret: Option<String>,
+    /// Google only: the redirect URI registered for the non-popup `gsi_auth_code` flow.
+    pub redirect_uri: Option<String>,
+}
+
+impl RawProvider {
+    fn validate(self, name: &str, defaults: ProviderConfig) -> anyhow::Result<ProviderConfig> {
+        let url_ok = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        let jwks_url = self.jwks_url.unwrap_or(defaults.jwks_url);
+        if !url_ok(&jwks_url) {
+            bail!("[sso.{name}] jwks_url must be an http(s) URL");
+        }
+        let token_url = self.token_url.or(defaults.token_url);
+        if token_url.as_deref().is_some_and(|u| !url_ok(u)) {
+            bail!("[sso.{name}] token_url must be an http(s) URL");
+        }
+        let issuers = self.issuers.unwrap_or(defaults.issuers);
+        if issuers.is_empty() {
+            bail!("[sso.{name}] issuers must not be empty");
+        }
+        Ok(ProviderConfig {
+            client_ids: self.client_ids.into_iter().filter(|c| !c.trim().is_empty()).collect(),
+            issuers,
+            jwks_url,
+            token_url,
+            client_secret: self.client_secret,
+            redirect_uri: self.redirect_uri,
+        })
+    }
 }
 
 /// `[email]`: the built-in validator chain.
@@ -97,6 +152,8 @@ pub struct Config {
     pub hash_cost: HashCost,
     pub hash_workers: usize,
     pub extra_blocked_domains: Vec<String>,
+    pub sso_google: ProviderConfig,
+    pub sso_apple: ProviderConfig,
 }
 
 impl RawConfig {
@@ -174,7 +231,11 @@ impl RawConfig {
                 .extend(text.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty() && !l.starts_with('#')));
         }
 
+        let sso_google = self.sso.google.unwrap_or_default().validate("google", ProviderConfig::google_defaults())?;
+        let sso_apple = self.sso.apple.unwrap_or_default().validate("apple", ProviderConfig::apple_defaults())?;
         Ok(Config {
+            sso_google,
+            sso_apple,
             listen,
             data,
             plugins,

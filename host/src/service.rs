@@ -4,9 +4,11 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod autologin;
 pub mod events;
 pub mod extensions;
 pub mod passwords;
+pub mod sso;
 pub mod tokens;
 
 use crate::domain::{Result, email::EmailValidator, user::User};
@@ -59,6 +61,8 @@ pub struct Services {
     pub email: Arc<EmailValidator>,
     pub config: Arc<ServiceConfig>,
     pub plugins: Arc<PluginHost>,
+    /// Google and Apple key sources for ID-token sign-in.
+    pub sso: Arc<sso::SsoProviders>,
     /// The built-in authenticators; plugin authenticators join them per sign-in.
     authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
 }
@@ -76,8 +80,10 @@ impl Services {
         email: EmailValidator,
         config: ServiceConfig,
         plugins: Arc<PluginHost>,
+        sso: Arc<sso::SsoProviders>,
     ) -> Self {
-        let authenticators: Vec<Arc<dyn Authenticator>> = vec![Arc::new(auth::PasswordAuthenticator)];
+        let authenticators: Vec<Arc<dyn Authenticator>> =
+            vec![Arc::new(autologin::AutologinAuthenticator), Arc::new(auth::PasswordAuthenticator)];
         Services {
             store,
             events: EventBus::new(),
@@ -85,6 +91,7 @@ impl Services {
             email: Arc::new(email),
             config: Arc::new(config),
             plugins,
+            sso,
             authenticators: Arc::new(authenticators),
         }
     }

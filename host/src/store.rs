@@ -12,7 +12,7 @@ use crate::domain::{
     attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
     meta::MetaEntry,
     secret::TokenDigest,
-    token::{AccessToken, ApiToken, DeviceToken},
+    token::{AccessToken, ApiToken, AutologinToken, ConnectedAccount, DeviceToken},
     user::{NewUser, User, UserId},
 };
 use async_trait::async_trait;
@@ -112,6 +112,29 @@ pub enum Change {
     RememberIdempotencyKey {
         scope: String,
         key: String,
+    },
+    // Autologin tokens and connected accounts (issue 4)
+    InsertAutologinToken {
+        digest: TokenDigest,
+        user_id: UserId,
+        email: String,
+        valid_from: Timestamp,
+        valid_to: Timestamp,
+        max_count: u32,
+    },
+    /// Count one use; fails with `token_count_expired` when none is left.
+    UseAutologinToken(TokenDigest),
+    DeleteAutologinTokensOf {
+        user_id: UserId,
+    },
+    InsertConnectedAccount {
+        user_id: UserId,
+        kind: String,
+        external_id: String,
+        email: Option<String>,
+    },
+    DeleteConnectedAccountsOf {
+        user_id: UserId,
     },
     /// A plugin's own key-value entry.
     PutPluginKv {
@@ -238,6 +261,12 @@ pub trait Store: Send + Sync + 'static {
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 
     async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool>;
+
+    // Autologin tokens and connected accounts (issue 4)
+    async fn autologin_token(&self, digest: &TokenDigest) -> Result<Option<AutologinToken>>;
+    async fn autologin_tokens_of_user(&self, user_id: UserId) -> Result<Vec<AutologinToken>>;
+    async fn connected_account(&self, kind: &str, external_id: &str) -> Result<Option<ConnectedAccount>>;
+    async fn connected_accounts_of_user(&self, user_id: UserId) -> Result<Vec<ConnectedAccount>>;
 
     /// A plugin's own key-value entry.
     async fn plugin_kv(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>>;

@@ -3,6 +3,7 @@
 //! are in `remp/account.rs` (a user's own session) and `remp/users.rs` (server-to-server).
 
 mod account;
+mod signin;
 mod users;
 
 use super::{ApiError, App, json, params::Params};
@@ -56,6 +57,9 @@ fn resolve(version: u8, path: &str) -> Option<Route> {
         (1, "users/data") => ("users/data", Open),
         (1, "user/delete") => ("user/delete", UserToken),
         (1, "users/get-device-token") => ("users/get-device-token", Open),
+        (1, "users/autologin-token-login") => ("users/autologin-token-login", Open),
+        (1, "users/google-token-sign-in") => ("users/google-token-sign-in", Open),
+        (1, "users/apple-token-sign-in") => ("users/apple-token-sign-in", Open),
         _ => return None,
     };
     Some(Route { name, access })
@@ -225,6 +229,9 @@ async fn handle(
         "users/list" => users::list(&call).await,
         "users/confirm" => users::confirm(&call).await,
         "users/touch" => users::touch(&call).await,
+        "users/autologin-token-login" => signin::autologin(&call).await,
+        "users/google-token-sign-in" => signin::google(&call).await,
+        "users/apple-token-sign-in" => signin::apple(&call).await,
         other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!("route {other} has no handler")))),
     };
     result.unwrap_or_else(IntoResponse::into_response)

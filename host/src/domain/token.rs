@@ -56,3 +56,30 @@ pub struct ClientInfo {
     pub ip: String,
     pub user_agent: String,
 }
+
+/// A one-time (or few-times) sign-in link token (REMP `autologin_tokens`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AutologinToken {
+    pub id: u64,
+    pub digest: TokenDigest,
+    pub user_id: UserId,
+    pub email: String,
+    pub created_at: Timestamp,
+    pub valid_from: Timestamp,
+    pub valid_to: Timestamp,
+    pub used_count: u32,
+    pub max_count: u32,
+}
+
+/// A user's account at an identity provider (REMP `user_connected_accounts`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectedAccount {
+    pub id: u64,
+    pub user_id: UserId,
+    /// `google_sign_in` or `apple_sign_in`.
+    pub kind: String,
+    /// The provider's `sub`.
+    pub external_id: String,
+    pub email: Option<String>,
+    pub created_at: Timestamp,
+}

@@ -430,8 +430,8 @@ impl Services {
         Ok(user)
     }
 
-    /// `user/delete`: anonymize the user as REMP's data providers do, drop public meta and
-    /// login attempts, and revoke every access token (REMP leaves them; a deleted account that
+    /// `user/delete`: anonymize the user as REMP's data providers do, drop public meta, login
+    /// attempts, autologin tokens and connected accounts, and revoke every access token (REMP leaves them; a deleted account that
     /// keeps working tokens is a surprise nobody wants).
     pub async fn delete_user(&self, user: &User) -> Result<()> {
         let mut anon = user.clone();
@@ -458,7 +458,9 @@ impl Services {
         batch
             .push(Change::PutUser(Box::new(anon)))
             .push(Change::DeletePublicMeta { user_id: user.id })
-            .push(Change::DeleteLoginAttemptsOf { user_id: user.id });
+            .push(Change::DeleteLoginAttemptsOf { user_id: user.id })
+            .push(Change::DeleteAutologinTokensOf { user_id: user.id })
+            .push(Change::DeleteConnectedAccountsOf { user_id: user.id });
         for t in &tokens {
             batch.push(Change::DeleteAccessToken(t.digest));
         }

@@ -25,6 +25,10 @@ pub const ROUTE_NAMES: &[&str] = &[
     "users/data",
     "user/delete",
     "users/get-device-token",
+    "users/autologin-token-login",
+    "users/google-token-sign-in",
+    "users/apple-token-sign-in",
+    "autologin-tokens/create",
     "plugins/list",
     "plugins/reload",
 ];

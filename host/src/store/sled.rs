@@ -32,7 +32,7 @@ use crate::domain::{
     meta::MetaEntry,
     now,
     secret::TokenDigest,
-    token::{AccessToken, ApiToken, DeviceToken},
+    token::{AccessToken, ApiToken, AutologinToken, ConnectedAccount, DeviceToken},
     user::{NewUser, User, UserId, email_key},
 };
 use async_trait::async_trait;
@@ -87,6 +87,10 @@ trees!(
     api_tokens_by_id,
     idempotency,
     plugin_kv,
+    autologin_tokens,
+    autologin_by_user,
+    connected_accounts,
+    connected_by_user,
     system,
 );
 
@@ -334,6 +338,8 @@ fn remove_access_token(t: &Trees<TransactionalTree>, digest: &TokenDigest) -> Tx
 struct Prefetched {
     public_meta: Vec<MetaEntry>,
     attempts: Vec<LoginAttempt>,
+    autologin: Vec<AutologinToken>,
+    connected: Vec<ConnectedAccount>,
 }
 
 #[async_trait]
@@ -379,6 +385,12 @@ impl Store for SledStore {
                 }
                 Change::DeleteLoginAttemptsOf { user_id } => {
                     pre.attempts.extend(self.login_attempts_of_user(*user_id, usize::MAX).await?);
+                }
+                Change::DeleteAutologinTokensOf { user_id } => {
+                    pre.autologin.extend(self.autologin_tokens_of_user(*user_id).await?);
+                }
+                Change::DeleteConnectedAccountsOf { user_id } => {
+                    pre.connected.extend(self.connected_accounts_of_user(*user_id).await?);
                 }
                 _ => {}
             }
@@ -513,6 +525,36 @@ impl Store for SledStore {
 
     async fn idempotency_key_seen(&self, scope: &str, key: &str) -> Result<bool> {
         self.t.idempotency.contains_key(concat(&[scope.as_bytes(), &[0], key.as_bytes()])).map_err(Error::storage)
+    }
+
+    async fn autologin_token(&self, digest: &TokenDigest) -> Result<Option<AutologinToken>> {
+        Self::get_json(&self.t.autologin_tokens, &digest.0)
+    }
+
+    async fn autologin_tokens_of_user(&self, user_id: UserId) -> Result<Vec<AutologinToken>> {
+        let mut out = Vec::new();
+        for item in self.t.autologin_by_user.scan_prefix(be(user_id)) {
+            let (_, digest) = item.map_err(Error::storage)?;
+            if let Some(t) = Self::get_json(&self.t.autologin_tokens, &digest)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn connected_account(&self, kind: &str, external_id: &str) -> Result<Option<ConnectedAccount>> {
+        Self::get_json(&self.t.connected_accounts, &concat(&[&lp(kind), external_id.as_bytes()]))
+    }
+
+    async fn connected_accounts_of_user(&self, user_id: UserId) -> Result<Vec<ConnectedAccount>> {
+        let mut out = Vec::new();
+        for item in self.t.connected_by_user.scan_prefix(be(user_id)) {
+            let (_, key) = item.map_err(Error::storage)?;
+            if let Some(a) = Self::get_json(&self.t.connected_accounts, &key)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
     }
 
     async fn plugin_kv(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>> {
@@ -722,6 +764,64 @@ fn apply_change(
                 let mut token: ApiToken = tx_from_json(&raw)?;
                 token.active = *active;
                 t.api_tokens.insert(&digest, to_json(&token)?)?;
+            }
+        }
+        Change::InsertAutologinToken { digest, user_id, email, valid_from, valid_to, max_count } => {
+            let token = AutologinToken {
+                id: next_id(&t.system, "autologin_tokens")?,
+                digest: *digest,
+                user_id: *user_id,
+                email: email.clone(),
+                created_at: now(),
+                valid_from: *valid_from,
+                valid_to: *valid_to,
+                used_count: 0,
+                max_count: *max_count,
+            };
+            t.autologin_tokens.insert(&digest.0, to_json(&token)?)?;
+            t.autologin_by_user.insert(concat(&[&be(*user_id), &be(token.id)]), &digest.0)?;
+        }
+        Change::UseAutologinToken(digest) => {
+            let Some(raw) = t.autologin_tokens.get(digest.0)? else {
+                return abort(Error::NotFound("Invalid token".into()));
+            };
+            let mut token: AutologinToken = tx_from_json(&raw)?;
+            // Checked inside the transaction, so two sign-ins racing for the last use cannot
+            // both win.
+            if token.used_count >= token.max_count {
+                return abort(Error::Conflict {
+                    code: "token_count_expired",
+                    message: "Token reached max users count".into(),
+                });
+            }
+            token.used_count += 1;
+            t.autologin_tokens.insert(&digest.0, to_json(&token)?)?;
+        }
+        Change::DeleteAutologinTokensOf { user_id } => {
+            for token in pre.autologin.iter().filter(|a| a.user_id == *user_id) {
+                t.autologin_tokens.remove(&token.digest.0)?;
+                t.autologin_by_user.remove(concat(&[&be(*user_id), &be(token.id)]))?;
+            }
+        }
+        Change::InsertConnectedAccount { user_id, kind, external_id, email } => {
+            let key = concat(&[&lp(kind), external_id.as_bytes()]);
+            if t.connected_accounts.get(&key)?.is_none() {
+                let account = ConnectedAccount {
+                    id: next_id(&t.system, "connected_accounts")?,
+                    user_id: *user_id,
+                    kind: kind.clone(),
+                    external_id: external_id.clone(),
+                    email: email.clone(),
+                    created_at: now(),
+                };
+                t.connected_accounts.insert(key.as_slice(), to_json(&account)?)?;
+                t.connected_by_user.insert(concat(&[&be(*user_id), &be(account.id)]), key)?;
+            }
+        }
+        Change::DeleteConnectedAccountsOf { user_id } => {
+            for account in pre.connected.iter().filter(|a| a.user_id == *user_id) {
+                t.connected_accounts.remove(concat(&[&lp(&account.kind), account.external_id.as_bytes()]))?;
+                t.connected_by_user.remove(concat(&[&be(*user_id), &be(account.id)]))?;
             }
         }
         Change::PutPluginKv { plugin, key, value } => {

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// An HTTP client for talking to the server. reqwest is built without a TLS provider of its
+/// own (the host installs ring), so the tests install it too before building one.
+pub fn http_client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client")
+}
+
 /// The real CLI, same entry point as `crm-users`.
 pub const BIN: &str = env!("CARGO_BIN_EXE_crm-users-under-test");
 
@@ -445,8 +452,7 @@ impl TestServer {
         let data = dir.path().join("data");
         let api_token = create_api_token(&data, "test", "*");
         prepare(&data);
-        let client =
-            reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client");
+        let client = http_client();
         let mut server = TestServer {
             dir,
             config,
@@ -463,8 +469,7 @@ impl TestServer {
     /// Wraps a `serve` process started some other way (e.g. configured through env vars) so the
     /// request helpers can be used with it. `dir` must hold `data/`.
     pub fn adopt(dir: tempfile::TempDir, api_token: String, spawned: Spawned) -> Self {
-        let client =
-            reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("HTTP client");
+        let client = http_client();
         TestServer {
             dir,
             config: None,

@@ -11,3 +11,4 @@ mod params;
 mod plugins;
 mod registration;
 mod restart;
+mod signin;

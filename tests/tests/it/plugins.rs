@@ -491,7 +491,7 @@ fn reload_under_load_fails_no_request() {
     for _ in 0..2 {
         let (url, stop, failures) = (url.clone(), stop.clone(), failures.clone());
         workers.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::new();
+            let client = crate::harness::http_client();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 match client
