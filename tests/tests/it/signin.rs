@@ -46,7 +46,8 @@ fn google_claims(sub: &str, email: &str) -> Value {
            "given_name": "Gina", "family_name": "Oogle"})
 }
 
-/// Serves the test JWKS at any path, counting requests.
+/// Serves the test JWKS at any path, counting requests; `POST /token` (Google's code exchange)
+/// answers with `{"id_token": <token_reply>}` when one is set.
 struct KeyServer {
     port: u16,
     hits: Arc<AtomicUsize>,
@@ -55,6 +56,10 @@ struct KeyServer {
 
 impl KeyServer {
     fn start() -> KeyServer {
+        Self::start_with_token_reply(None)
+    }
+
+    fn start_with_token_reply(token_reply: Option<String>) -> KeyServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -70,14 +75,22 @@ impl KeyServer {
                 count.fetch_add(1, Ordering::Relaxed);
                 stream.set_nonblocking(false).ok();
                 stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let body = match (&token_reply, request.starts_with("POST /token")) {
+                    (Some(id_token), true) if request.contains("code=good-code") => {
+                        json!({"id_token": id_token}).to_string().into_bytes()
+                    }
+                    (_, true) => b"{\"error\":\"invalid_grant\"}".to_vec(),
+                    _ => jwks.clone(),
+                };
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    jwks.len()
+                    body.len()
                 );
                 let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&jwks);
+                let _ = stream.write_all(&body);
             }
         });
         KeyServer { port, hits, stop }
@@ -381,4 +394,38 @@ fn unreachable_key_server_gives_a_clear_error_within_seconds() {
     assert!(started.elapsed() < Duration::from_secs(7), "took {:?}", started.elapsed());
     resp.expect_fields(503, json!({"status": "error", "code": "sso_unavailable"}));
     assert_eq!(server.email_check("b@example.com")["status"], "available");
+}
+
+#[test]
+fn gsi_auth_code_is_exchanged_for_the_id_token_at_the_configured_endpoint() {
+    let exchanged = sign(&google_claims("g-7", "code@example.com"));
+    let keys = KeyServer::start_with_token_reply(Some(exchanged));
+    let port = keys.port;
+    let server = TestServer::start_with_config(&format!(
+        "[sso.google]\nclient_ids = [\"{CLIENT}\"]\nissuers = [\"{GOOGLE_ISS}\"]\n\
+         jwks_url = \"http://127.0.0.1:{port}/certs\"\ntoken_url = \"http://127.0.0.1:{port}/token\"\n"
+    ));
+    // The request's own id_token is garbage; the exchanged one decides.
+    google(&server, "garbage", &[("gsi_auth_code", "good-code"), ("is_web", "1")])
+        .expect_fields(200, json!({"user": {"email": "code@example.com"}}));
+    // A refused exchange leaves the request's id_token, which is then refused.
+    google(&server, "garbage", &[("gsi_auth_code", "bad-code")])
+        .expect_fields(400, json!({"code": "error_verifying_id_token"}));
+}
+
+#[test]
+fn sign_in_handlers_see_id_token_sign_ins() {
+    let keys = KeyServer::start();
+    let plugins = tempfile::tempdir().expect("plugins dir");
+    let from = std::path::Path::new(env!("CRM_USERS_TEST_PLUGINS")).join("deny-all");
+    let to = plugins.path().join("deny-all");
+    std::fs::create_dir_all(&to).expect("dir");
+    for entry in std::fs::read_dir(&from).expect("built plugin").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+    let config = format!("plugins = {:?}\n{}", plugins.path().display().to_string(), sso_config(keys.port));
+    let server = TestServer::start_with_config(&config);
+    let resp = google(&server, &sign(&google_claims("g-8", "deny@example.com")), &[("create_access_token", "1")]);
+    resp.expect_fields(403, json!({"status": "error", "code": "sign_in_denied", "message": "denied by policy"}));
+    assert!(resp.body.get("access").is_none());
 }
