@@ -1,8 +1,10 @@
 //! REMP's users API, wire-compatible: `/api/v{1,2}/<package>/<action>[/]`, any method, every
 //! parameter source, REMP's authorization kinds and REMP's exact bodies. The routes themselves
-//! are in `remp/account.rs` (a user's own session) and `remp/users.rs` (server-to-server).
+//! are in `remp/account.rs` (a user's own session), `remp/users.rs` (server-to-server) and
+//! `remp/addresses.rs` (addresses and change requests).
 
 mod account;
+mod addresses;
 mod users;
 
 use super::{ApiError, App, json, params::Params};
@@ -56,6 +58,10 @@ fn resolve(version: u8, path: &str) -> Option<Route> {
         (1, "users/data") => ("users/data", Open),
         (1, "user/delete") => ("user/delete", UserToken),
         (1, "users/get-device-token") => ("users/get-device-token", Open),
+        (1, "users/addresses") => ("users/addresses", ApiToken),
+        (1, "users/address") => ("users/address", ApiToken),
+        (1, "users/change-address-request") => ("users/change-address-request", ApiToken),
+        (1, "user/addresses") => ("user/addresses", UserToken),
         _ => return None,
     };
     Some(Route { name, access })
@@ -225,6 +231,10 @@ async fn handle(
         "users/list" => users::list(&call).await,
         "users/confirm" => users::confirm(&call).await,
         "users/touch" => users::touch(&call).await,
+        "users/addresses" => addresses::list_for_email(&call).await,
+        "users/address" => addresses::create(&call).await,
+        "users/change-address-request" => addresses::change_request(&call).await,
+        "user/addresses" => addresses::list_own(&call).await,
         other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!("route {other} has no handler")))),
     };
     result.unwrap_or_else(IntoResponse::into_response)
