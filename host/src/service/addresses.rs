@@ -28,12 +28,15 @@ pub struct RegisteredType {
     pub plugin: Option<Arc<Plugin>>,
 }
 
+/// A type a plugin describes, with that plugin.
+type PluginType = (AddressType, Arc<Plugin>);
+
 /// The types the current plugin set describes, computed once per set: `describe` is a plugin
 /// call, too dear to make on every request.
 #[derive(Debug, Default)]
 pub struct PluginTypeCache {
     /// The set the entry was computed for (kept, so its address cannot be reused).
-    entry: Mutex<Option<(Arc<PluginSet>, Vec<(AddressType, Arc<Plugin>)>)>>,
+    entry: Mutex<Option<(Arc<PluginSet>, Vec<PluginType>)>>,
 }
 
 /// What an address request carries, as the REMP routes read it.
@@ -116,7 +119,7 @@ impl Services {
     }
 
     /// The current plugin set's address types, highest priority first for a key.
-    async fn plugin_address_types(&self) -> Vec<(AddressType, Arc<Plugin>)> {
+    async fn plugin_address_types(&self) -> Vec<PluginType> {
         let set = self.plugins.current();
         if let Ok(entry) = self.plugin_types.entry.lock()
             && let Some((cached_for, types)) = entry.as_ref()
@@ -124,7 +127,7 @@ impl Services {
         {
             return types.clone();
         }
-        let mut types: Vec<(AddressType, Arc<Plugin>)> = Vec::new();
+        let mut types: Vec<PluginType> = Vec::new();
         let mut complete = true;
         for plugin in set.of(Kind::AddressType) {
             match plugin.describe_address_type().await {

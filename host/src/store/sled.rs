@@ -903,6 +903,59 @@ mod tests {
         assert_eq!(store.users_with_meta("k", None).await.unwrap(), vec![(a.id, "2".to_string())]);
     }
 
+    fn address(id: u64, user_id: UserId, kind: &str) -> Address {
+        let at = now();
+        Address {
+            id,
+            user_id,
+            kind: kind.into(),
+            is_default: false,
+            title: None,
+            fields: Default::default(),
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn address_indexes_follow_type_changes_and_a_stale_decision_writes_nothing() {
+        use crate::domain::address::ChangeRequestStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (u, _) = store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
+        let id = store.reserve_id(IdSequence::Address).await.unwrap();
+        assert_eq!(store.reserve_id(IdSequence::Address).await.unwrap(), id + 1, "reserved ids are not reused");
+        store.apply(Batch(vec![Change::PutAddress(Box::new(address(id, u.id, "print")))])).await.unwrap();
+        store.apply(Batch(vec![Change::PutAddress(Box::new(address(id, u.id, "invoice")))])).await.unwrap();
+        assert!(store.addresses_of_user(u.id, Some("print")).await.unwrap().is_empty());
+        assert_eq!(store.addresses_of_user(u.id, Some("invoice")).await.unwrap().len(), 1);
+        assert_eq!(store.addresses_of_user(u.id, None).await.unwrap().len(), 1);
+
+        let at = now();
+        let request = AddressChangeRequest {
+            id: 1,
+            user_id: u.id,
+            kind: "invoice".into(),
+            address_id: None,
+            status: ChangeRequestStatus::Accepted,
+            fields: Default::default(),
+            old: Default::default(),
+            created_at: at,
+            updated_at: at,
+        };
+        // The request was never `new`: the batch fails and its address is not written either.
+        let batch = Batch(vec![
+            Change::PutAddressChangeRequest { request: Box::new(request), if_status: Some(ChangeRequestStatus::New) },
+            Change::PutAddress(Box::new(address(id + 1, u.id, "invoice"))),
+        ]);
+        assert_eq!(store.apply(batch).await.unwrap_err().code(), "change_request_changed");
+        assert!(store.address(id + 1).await.unwrap().is_none());
+        assert_eq!(store.addresses_of_user(u.id, None).await.unwrap().len(), 1);
+        let orphan = Change::PutAddress(Box::new(address(id + 2, u.id + 100, "invoice")));
+        assert_eq!(store.apply(Batch(vec![orphan])).await.unwrap_err().code(), "not_found");
+    }
+
     #[tokio::test]
     async fn refuses_a_store_of_another_schema_version() {
         let dir = tempfile::tempdir().unwrap();

@@ -157,7 +157,7 @@ pub(super) async fn list_own(call: &Call) -> Handled {
     };
     let services = &call.app.services;
     let mut addresses = services.addresses(user.id, call.params.non_empty("type")).await?;
-    addresses.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    addresses.sort_by_key(|a| std::cmp::Reverse((a.updated_at, a.id)));
     if addresses.is_empty() {
         return Ok(json(StatusCode::OK, &json!({"status": "ok", "addresses": []})));
     }
