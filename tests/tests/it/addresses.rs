@@ -430,3 +430,23 @@ fn uppercase_plugin_stores_the_fields_it_normalized() {
     let own = server.get("/api/v1/user/addresses", Some(&token));
     assert_eq!(own.expect(200)["addresses"][id.to_string()]["address_string"], "JANA | BRATISLAVA | SK");
 }
+
+#[test]
+fn a_failing_type_plugin_refuses_addresses_when_it_fails_closed() {
+    let (server, _plugins) = server_with_plugins(&["broken-address"], |_, t| t, "");
+    let (_, token) = server.create_user("jana@example.com", "secret123");
+    let refused = server.api_form("/api/v1/users/address", &[("email", "jana@example.com"), ("type", "broken")]);
+    refused.expect_fields(422, json!({"status": "error", "code": "address_type_unavailable"}));
+    assert!(addresses_of(&server, "jana@example.com", None).is_empty(), "nothing stored");
+    assert_eq!(server.get("/api/v1/user/addresses", Some(&token)).expect(200)["addresses"], json!([]));
+}
+
+#[test]
+fn a_failing_type_plugin_that_fails_open_keeps_the_address_and_the_built_in_format() {
+    let (server, _plugins) = server_with_plugins(&["broken-address"], |_, t| format!("{t}\nfailure = \"open\"\n"), "");
+    let (_, token) = server.create_user("jana@example.com", "secret123");
+    let id = add_address(&server, &[("email", "jana@example.com"), ("type", "broken"), ("city", "nitra")]);
+    assert_eq!(addresses_of(&server, "jana@example.com", None)[0]["city"], "nitra", "kept as given");
+    let own = server.get("/api/v1/user/addresses", Some(&token));
+    assert_eq!(own.expect(200)["addresses"][id.to_string()]["address_string"], "nitra, SK");
+}
