@@ -450,3 +450,24 @@ fn a_failing_type_plugin_that_fails_open_keeps_the_address_and_the_built_in_form
     let own = server.get("/api/v1/user/addresses", Some(&token));
     assert_eq!(own.expect(200)["addresses"][id.to_string()]["address_string"], "nitra, SK");
 }
+
+#[test]
+fn address_events_reach_event_listeners_once_each() {
+    let (server, _plugins) = server_with_plugins(&["kv-counter"], |_, t| t, CONFIG);
+    server.create_user("jana@example.com", "secret123");
+    add_address(&server, &[("email", "jana@example.com"), ("type", "crm_test"), ("city", "Nitra")]);
+    let requested = change_request(&server, &[("email", "jana@example.com"), ("type", "crm_test"), ("city", "Žilina")]);
+    let id = requested.expect(200)["address"]["id"].as_u64().expect("id");
+    decide(&server, &id.to_string(), "accept").expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.stderr().contains("event address_changed") {
+        assert!(std::time::Instant::now() < deadline, "no address_changed event:\n{}", server.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Listeners get events in order, so the earlier ones have been logged by now.
+    let log = server.stderr();
+    let requests = log.matches("event new_address_change_request").count();
+    assert_eq!(requests, 2, "users/address and change-address-request each make a request");
+    assert_eq!(log.matches("event new_address").count() - requests, 1, "REMP's double NewAddressEvent is sent once");
+    assert_eq!(log.matches("event address_changed").count(), 1);
+}
