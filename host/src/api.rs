@@ -2,6 +2,7 @@
 //! `api/remp.rs` serves REMP's routes with REMP's exact bodies; later resource routes live in
 //! their own files and are merged here.
 
+pub mod addresses;
 pub mod autologin;
 pub mod params;
 pub mod plugins;
@@ -65,6 +66,7 @@ pub fn router(app: App) -> Router {
         .merge(remp::router())
         .merge(plugins::router())
         .merge(autologin::router())
+        .merge(addresses::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

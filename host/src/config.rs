@@ -2,7 +2,8 @@
 //! variables and flags, validated once into [`Config`]. Everything after this sees valid values.
 
 use crate::api::ApiSettings;
-use crate::service::{LoginLimits, ServiceConfig, passwords::HashCost, sso::ProviderConfig};
+use crate::domain::address::{AddressType, DEFAULT_SORTING, MAX_TITLE_LEN, country_by_iso, is_type_key};
+use crate::service::{DEFAULT_COUNTRY, LoginLimits, ServiceConfig, passwords::HashCost, sso::ProviderConfig};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -46,6 +47,11 @@ pub struct RawConfig {
     pub login: RawLogin,
     #[serde(default)]
     pub sso: RawSso,
+    /// ISO 3166-1 alpha-2 code of the country of addresses given without one. Default `SK`.
+    pub default_country: Option<String>,
+    /// `[[address_types]]`: address types known without storing them (REMP seeds rows).
+    #[serde(default)]
+    pub address_types: Vec<RawAddressType>,
 }
 
 /// `[sso.google]` and `[sso.apple]`: ID-token sign-in.
@@ -99,6 +105,18 @@ impl RawProvider {
             redirect_uri: self.redirect_uri,
         })
     }
+}
+
+/// One `[[address_types]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddressType {
+    /// The key, e.g. `invoice`: 1 to 64 lowercase letters, digits, `-` and `_`.
+    #[serde(rename = "type")]
+    pub key: String,
+    pub title: String,
+    /// Order among types; default 100 as REMP's.
+    pub sorting: Option<i32>,
 }
 
 /// `[email]`: the built-in validator chain.
@@ -233,6 +251,29 @@ impl RawConfig {
 
         let sso_google = self.sso.google.unwrap_or_default().validate("google", ProviderConfig::google_defaults())?;
         let sso_apple = self.sso.apple.unwrap_or_default().validate("apple", ProviderConfig::apple_defaults())?;
+        let country_code = self.default_country.unwrap_or_else(|| DEFAULT_COUNTRY.to_owned());
+        let default_country = country_by_iso(&country_code).ok_or_else(|| {
+            anyhow::anyhow!("default_country '{country_code}' is not an ISO 3166-1 alpha-2 code we know (e.g. SK)")
+        })?;
+        let mut address_types: Vec<AddressType> = Vec::new();
+        for raw in self.address_types {
+            if !is_type_key(&raw.key) {
+                bail!("[[address_types]] type '{}' must be 1 to 64 lowercase letters, digits, '-' or '_'", raw.key);
+            }
+            let title = raw.title.trim();
+            if title.is_empty() || title.chars().count() > MAX_TITLE_LEN {
+                bail!("[[address_types]] type '{}' needs a title of 1 to 255 characters", raw.key);
+            }
+            if address_types.iter().any(|t| t.key == raw.key) {
+                bail!("[[address_types]] type '{}' is listed twice", raw.key);
+            }
+            address_types.push(AddressType {
+                key: raw.key,
+                title: title.to_owned(),
+                sorting: raw.sorting.unwrap_or(DEFAULT_SORTING),
+            });
+        }
+
         Ok(Config {
             sso_google,
             sso_apple,
@@ -245,7 +286,7 @@ impl RawConfig {
                 max_body_bytes,
                 trust_forwarded_headers: self.trust_forwarded_headers.unwrap_or(false),
             },
-            service: ServiceConfig { default_locale, login_limits },
+            service: ServiceConfig { default_locale, login_limits, default_country, address_types },
             hash_cost: cost,
             hash_workers,
             extra_blocked_domains,
@@ -282,5 +323,21 @@ mod tests {
         assert!(bad.validate(&Overrides::default()).unwrap_err().to_string().contains("Mars/Olympus"));
         let weak: RawConfig = toml::from_str("[passwords]\nmemory_kib = 1024").unwrap();
         assert!(weak.validate(&Overrides::default()).unwrap_err().to_string().contains("OWASP"));
+    }
+
+    #[test]
+    fn address_settings_are_checked() {
+        let c = RawConfig::default().validate(&Overrides::default()).unwrap();
+        assert_eq!(c.service.default_country.iso_code, "SK");
+        let cz: RawConfig = toml::from_str("default_country = \"cz\"").unwrap();
+        assert_eq!(cz.validate(&Overrides::default()).unwrap().service.default_country.iso_code, "CZ");
+        let bad: RawConfig = toml::from_str("default_country = \"XQ\"").unwrap();
+        assert!(bad.validate(&Overrides::default()).unwrap_err().to_string().contains("'XQ'"));
+        let types: RawConfig =
+            toml::from_str("[[address_types]]\ntype = \"print\"\ntitle = \"Print\"\nsorting = 5").unwrap();
+        let c = types.validate(&Overrides::default()).unwrap();
+        assert_eq!(c.service.address_types[0].sorting, 5);
+        let bad: RawConfig = toml::from_str("[[address_types]]\ntype = \"Print!\"\ntitle = \"P\"").unwrap();
+        assert!(bad.validate(&Overrides::default()).unwrap_err().to_string().contains("Print!"));
     }
 }

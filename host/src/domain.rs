@@ -1,6 +1,8 @@
-//! Domain types and rules: users, tokens, meta, login attempts, events and the crate's error type.
+//! Domain types and rules: users, tokens, meta, login attempts, addresses, events and the crate's
+//! error type.
 //! Nothing here knows about HTTP, storage layouts or plugins.
 
+pub mod address;
 pub mod attempt;
 pub mod email;
 pub mod error;

@@ -3,6 +3,7 @@
 //! stay outside.
 
 pub mod accounts;
+pub mod addresses;
 pub mod auth;
 pub mod autologin;
 pub mod events;
@@ -11,7 +12,12 @@ pub mod passwords;
 pub mod sso;
 pub mod tokens;
 
-use crate::domain::{Result, email::EmailValidator, user::User};
+use crate::domain::{
+    Result,
+    address::{AddressType, Country, countries, country_by_iso},
+    email::EmailValidator,
+    user::User,
+};
 use crate::plugins::PluginHost;
 use crate::store::Store;
 use auth::Authenticator;
@@ -44,11 +50,27 @@ pub struct ServiceConfig {
     /// Locale for users registered without one.
     pub default_locale: String,
     pub login_limits: LoginLimits,
+    /// Country of addresses given without one (REMP `users.countries.default`).
+    pub default_country: Country,
+    /// Address types from the config file.
+    pub address_types: Vec<AddressType>,
 }
+
+/// REMP's default country.
+pub const DEFAULT_COUNTRY: &str = "SK";
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { default_locale: "en_US".into(), login_limits: LoginLimits::default() }
+        // The shipped list holds SK (a unit test checks it); the fallback only keeps this total.
+        let default_country = country_by_iso(DEFAULT_COUNTRY)
+            .or_else(|| countries().first().copied())
+            .unwrap_or(Country { id: 0, iso_code: DEFAULT_COUNTRY, name: "Slovakia" });
+        ServiceConfig {
+            default_locale: "en_US".into(),
+            login_limits: LoginLimits::default(),
+            default_country,
+            address_types: Vec::new(),
+        }
     }
 }
 
@@ -65,6 +87,8 @@ pub struct Services {
     pub sso: Arc<sso::SsoProviders>,
     /// The built-in authenticators; plugin authenticators join them per sign-in.
     authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
+    /// Address types the current plugin set describes.
+    plugin_types: Arc<addresses::PluginTypeCache>,
 }
 
 impl std::fmt::Debug for Services {
@@ -93,6 +117,7 @@ impl Services {
             plugins,
             sso,
             authenticators: Arc::new(authenticators),
+            plugin_types: Arc::default(),
         }
     }
 

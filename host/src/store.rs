@@ -9,6 +9,7 @@ pub mod sled;
 
 use crate::domain::{
     Result, Timestamp,
+    address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId, ChangeRequestStatus},
     attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
     meta::MetaEntry,
     secret::TokenDigest,
@@ -146,6 +147,19 @@ pub enum Change {
         plugin: String,
         key: String,
     },
+    // Addresses (issue 4)
+    /// Add an address type; fails with `address_type_exists` when the key is stored already.
+    InsertAddressType(AddressType),
+    /// Insert or replace an address (its id reserved with [`Store::reserve_id`]); the
+    /// by-user and by-user-and-type indexes follow. Fails with not found for an unknown user.
+    PutAddress(Box<Address>),
+    /// Insert or replace a change request. With `if_status`, the stored request must exist
+    /// with that status, else the batch fails with `change_request_changed` (two accepts
+    /// racing create one address, not two).
+    PutAddressChangeRequest {
+        request: Box<AddressChangeRequest>,
+        if_status: Option<ChangeRequestStatus>,
+    },
 }
 
 /// Changes applied together or not at all.
@@ -216,6 +230,14 @@ pub struct UserScan {
     pub include_deleted: bool,
 }
 
+/// Sequences whose next value a use case reserves before it builds the records of a batch
+/// (an accepted change request and the address it creates point at each other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSequence {
+    Address,
+    AddressChangeRequest,
+}
+
 /// The repository every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -276,4 +298,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Make everything written so far durable (used at shutdown).
     async fn flush(&self) -> Result<()>;
+
+    // Addresses (issue 4)
+    /// The next id of a sequence, never handed out again. An id reserved but never written
+    /// leaves a gap, as an auto-increment does after a rollback.
+    async fn reserve_id(&self, sequence: IdSequence) -> Result<u64>;
+    /// Stored address types (not those from config or plugins), by key.
+    async fn stored_address_types(&self) -> Result<Vec<AddressType>>;
+    async fn address(&self, id: AddressId) -> Result<Option<Address>>;
+    /// The user's addresses, soft-deleted ones included, of one type when given, in id order.
+    async fn addresses_of_user(&self, user_id: UserId, kind: Option<&str>) -> Result<Vec<Address>>;
+    async fn address_change_request(&self, id: ChangeRequestId) -> Result<Option<AddressChangeRequest>>;
 }

@@ -1,8 +1,10 @@
 //! REMP's users API, wire-compatible: `/api/v{1,2}/<package>/<action>[/]`, any method, every
 //! parameter source, REMP's authorization kinds and REMP's exact bodies. The routes themselves
-//! are in `remp/account.rs` (a user's own session) and `remp/users.rs` (server-to-server).
+//! are in `remp/account.rs` (a user's own session), `remp/users.rs` (server-to-server) and
+//! `remp/addresses.rs` (addresses and change requests).
 
 mod account;
+mod addresses;
 mod signin;
 mod users;
 
@@ -60,6 +62,10 @@ fn resolve(version: u8, path: &str) -> Option<Route> {
         (1, "users/autologin-token-login") => ("users/autologin-token-login", Open),
         (1, "users/google-token-sign-in") => ("users/google-token-sign-in", Open),
         (1, "users/apple-token-sign-in") => ("users/apple-token-sign-in", Open),
+        (1, "users/addresses") => ("users/addresses", ApiToken),
+        (1, "users/address") => ("users/address", ApiToken),
+        (1, "users/change-address-request") => ("users/change-address-request", ApiToken),
+        (1, "user/addresses") => ("user/addresses", UserToken),
         _ => return None,
     };
     Some(Route { name, access })
@@ -232,6 +238,10 @@ async fn handle(
         "users/autologin-token-login" => signin::autologin(&call).await,
         "users/google-token-sign-in" => signin::google(&call).await,
         "users/apple-token-sign-in" => signin::apple(&call).await,
+        "users/addresses" => addresses::list_for_email(&call).await,
+        "users/address" => addresses::create(&call).await,
+        "users/change-address-request" => addresses::change_request(&call).await,
+        "user/addresses" => addresses::list_own(&call).await,
         other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!("route {other} has no handler")))),
     };
     result.unwrap_or_else(IntoResponse::into_response)

@@ -91,6 +91,24 @@ pub enum DomainEvent {
     UserDeleted {
         user_id: UserId,
     },
+    // Addresses (issue 4)
+    /// An address was created (REMP `NewAddressEvent`); `admin` when an admin accepted it.
+    NewAddress {
+        address_id: u64,
+        user_id: UserId,
+        admin: bool,
+    },
+    /// An accepted change request changed an address (REMP `AddressChangedEvent`).
+    AddressChanged {
+        address_id: u64,
+        user_id: UserId,
+        admin: bool,
+    },
+    /// A change request was made (REMP `NewAddressChangeRequestEvent`).
+    NewAddressChangeRequest {
+        request_id: u64,
+        user_id: UserId,
+    },
 }
 
 impl DomainEvent {
@@ -112,7 +130,10 @@ impl DomainEvent {
             | UserChangePassword { user_id, .. }
             | UserEnabled { user_id }
             | UserDisabled { user_id }
-            | UserDeleted { user_id } => Some(*user_id),
+            | UserDeleted { user_id }
+            | NewAddress { user_id, .. }
+            | AddressChanged { user_id, .. }
+            | NewAddressChangeRequest { user_id, .. } => Some(*user_id),
             LoginAttempt { user_id, .. } => *user_id,
             PairDeviceAccessTokens { .. } | UnpairDeviceAccessTokens { .. } => None,
         }
@@ -139,6 +160,9 @@ impl DomainEvent {
             DomainEvent::UserEnabled { .. } => "user_enabled",
             DomainEvent::UserDisabled { .. } => "user_disabled",
             DomainEvent::UserDeleted { .. } => "user_deleted",
+            DomainEvent::NewAddress { .. } => "new_address",
+            DomainEvent::AddressChanged { .. } => "address_changed",
+            DomainEvent::NewAddressChangeRequest { .. } => "new_address_change_request",
         }
     }
 }

@@ -31,6 +31,14 @@ pub const ROUTE_NAMES: &[&str] = &[
     "autologin-tokens/create",
     "plugins/list",
     "plugins/reload",
+    "users/addresses",
+    "users/address",
+    "user/addresses",
+    "users/change-address-request",
+    "address-types/create",
+    "address-types/list",
+    "address-change-requests/accept",
+    "address-change-requests/reject",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.

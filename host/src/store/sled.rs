@@ -20,14 +20,20 @@
 //! | `api_tokens` | digest | ApiToken JSON; `api_tokens_by_id`: id → digest |
 //! | `idempotency` | scope NUL key | ms |
 //! | `plugin_kv` | len-prefixed plugin name ++ key | bytes |
+//! | `addresses` | id | Address JSON |
+//! | `addresses_by_user` | user id ++ address id | empty |
+//! | `addresses_by_user_type` | user id ++ len-prefixed type ++ address id | empty |
+//! | `address_change_requests` | id | AddressChangeRequest JSON |
+//! | `address_types` | type key | AddressType JSON |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
 //! Every write runs in one sled transaction over all trees and is flushed before `apply`
 //! returns; concurrent flushes share one fsync, which is sled's group commit.
 
-use super::{AccessTokenDraft, Applied, Batch, Change, Created, SCHEMA_VERSION, Store, UserScan};
+use super::{AccessTokenDraft, Applied, Batch, Change, Created, IdSequence, SCHEMA_VERSION, Store, UserScan};
 use crate::domain::{
     Error, Result, Timestamp,
+    address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId},
     attempt::{AttemptMark, LoginAttempt, PasswordChange, RegistrationAttempt},
     meta::MetaEntry,
     now,
@@ -86,6 +92,11 @@ trees!(
     api_tokens,
     api_tokens_by_id,
     idempotency,
+    addresses,
+    addresses_by_user,
+    addresses_by_user_type,
+    address_change_requests,
+    address_types,
     plugin_kv,
     autologin_tokens,
     autologin_by_user,
@@ -184,6 +195,17 @@ fn meta_key(user_id: UserId, key: &str) -> Vec<u8> {
 
 fn meta_index_key(key: &str, value: &str, user_id: UserId) -> Vec<u8> {
     concat(&[&lp(key), &lp(value), &be(user_id)])
+}
+
+fn address_type_index_key(user_id: UserId, kind: &str, id: AddressId) -> Vec<u8> {
+    concat(&[&be(user_id), &lp(kind), &be(id)])
+}
+
+fn sequence_name(sequence: IdSequence) -> &'static str {
+    match sequence {
+        IdSequence::Address => "addresses",
+        IdSequence::AddressChangeRequest => "address_change_requests",
+    }
 }
 
 /// Next value of a named sequence, inside the transaction.
@@ -587,6 +609,44 @@ impl Store for SledStore {
     async fn flush(&self) -> Result<()> {
         self.durable().await
     }
+
+    async fn reserve_id(&self, sequence: IdSequence) -> Result<u64> {
+        // Not flushed on its own: the batch that writes a record under the id flushes the
+        // sequence with it, and an id whose record never got written may be handed out again.
+        let name = sequence_name(sequence);
+        match self.t.system.transaction(|system| next_id(system, name)) {
+            Ok(id) => Ok(id),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(Error::storage(e)),
+        }
+    }
+
+    async fn stored_address_types(&self) -> Result<Vec<AddressType>> {
+        self.t.address_types.iter().map(|item| from_json(&item.map_err(Error::storage)?.1)).collect()
+    }
+
+    async fn address(&self, id: AddressId) -> Result<Option<Address>> {
+        Self::get_json(&self.t.addresses, &be(id))
+    }
+
+    async fn addresses_of_user(&self, user_id: UserId, kind: Option<&str>) -> Result<Vec<Address>> {
+        let (index, prefix) = match kind {
+            Some(kind) => (&self.t.addresses_by_user_type, concat(&[&be(user_id), &lp(kind)])),
+            None => (&self.t.addresses_by_user, be(user_id).to_vec()),
+        };
+        let mut out = Vec::new();
+        for item in index.scan_prefix(prefix) {
+            let (k, _) = item.map_err(Error::storage)?;
+            if let Some(a) = self.address(tail_id(&k)?).await? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn address_change_request(&self, id: ChangeRequestId) -> Result<Option<AddressChangeRequest>> {
+        Self::get_json(&self.t.address_change_requests, &be(id))
+    }
 }
 
 fn matches_scan(user: &User, scan: &UserScan) -> bool {
@@ -833,6 +893,43 @@ fn apply_change(
         Change::RememberIdempotencyKey { scope, key } => {
             t.idempotency.insert(concat(&[scope.as_bytes(), &[0], key.as_bytes()]), &millis_key(now()))?;
         }
+        Change::InsertAddressType(kind) => {
+            if t.address_types.get(kind.key.as_bytes())?.is_some() {
+                return abort(Error::Conflict {
+                    code: "address_type_exists",
+                    message: format!("Address type '{}' already exists", kind.key),
+                });
+            }
+            t.address_types.insert(kind.key.as_bytes(), to_json(kind)?)?;
+        }
+        Change::PutAddress(address) => {
+            if t.users.get(be(address.user_id))?.is_none() {
+                return abort(Error::NotFound(format!("User not found: {}", address.user_id)));
+            }
+            if let Some(old) = t.addresses.get(be(address.id))? {
+                let old: Address = tx_from_json(&old)?;
+                t.addresses_by_user.remove(concat(&[&be(old.user_id), &be(old.id)]))?;
+                t.addresses_by_user_type.remove(address_type_index_key(old.user_id, &old.kind, old.id))?;
+            }
+            t.addresses.insert(&be(address.id), to_json(address.as_ref())?)?;
+            t.addresses_by_user.insert(concat(&[&be(address.user_id), &be(address.id)]), &[])?;
+            t.addresses_by_user_type.insert(address_type_index_key(address.user_id, &address.kind, address.id), &[])?;
+        }
+        Change::PutAddressChangeRequest { request, if_status } => {
+            if let Some(expected) = if_status {
+                let current = match t.address_change_requests.get(be(request.id))? {
+                    Some(raw) => Some(tx_from_json::<AddressChangeRequest>(&raw)?.status),
+                    None => None,
+                };
+                if current != Some(*expected) {
+                    return abort(Error::Conflict {
+                        code: "change_request_changed",
+                        message: format!("Address change request {} was changed meanwhile", request.id),
+                    });
+                }
+            }
+            t.address_change_requests.insert(&be(request.id), to_json(request.as_ref())?)?;
+        }
     }
     Ok(())
 }
@@ -904,6 +1001,59 @@ mod tests {
         assert!(store.users_with_meta("k", Some("1")).await.unwrap().is_empty());
         assert_eq!(store.users_with_meta("k", Some("2")).await.unwrap(), vec![(a.id, "2".to_string())]);
         assert_eq!(store.users_with_meta("k", None).await.unwrap(), vec![(a.id, "2".to_string())]);
+    }
+
+    fn address(id: u64, user_id: UserId, kind: &str) -> Address {
+        let at = now();
+        Address {
+            id,
+            user_id,
+            kind: kind.into(),
+            is_default: false,
+            title: None,
+            fields: Default::default(),
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn address_indexes_follow_type_changes_and_a_stale_decision_writes_nothing() {
+        use crate::domain::address::ChangeRequestStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (u, _) = store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
+        let id = store.reserve_id(IdSequence::Address).await.unwrap();
+        assert_eq!(store.reserve_id(IdSequence::Address).await.unwrap(), id + 1, "reserved ids are not reused");
+        store.apply(Batch(vec![Change::PutAddress(Box::new(address(id, u.id, "print")))])).await.unwrap();
+        store.apply(Batch(vec![Change::PutAddress(Box::new(address(id, u.id, "invoice")))])).await.unwrap();
+        assert!(store.addresses_of_user(u.id, Some("print")).await.unwrap().is_empty());
+        assert_eq!(store.addresses_of_user(u.id, Some("invoice")).await.unwrap().len(), 1);
+        assert_eq!(store.addresses_of_user(u.id, None).await.unwrap().len(), 1);
+
+        let at = now();
+        let request = AddressChangeRequest {
+            id: 1,
+            user_id: u.id,
+            kind: "invoice".into(),
+            address_id: None,
+            status: ChangeRequestStatus::Accepted,
+            fields: Default::default(),
+            old: Default::default(),
+            created_at: at,
+            updated_at: at,
+        };
+        // The request was never `new`: the batch fails and its address is not written either.
+        let batch = Batch(vec![
+            Change::PutAddressChangeRequest { request: Box::new(request), if_status: Some(ChangeRequestStatus::New) },
+            Change::PutAddress(Box::new(address(id + 1, u.id, "invoice"))),
+        ]);
+        assert_eq!(store.apply(batch).await.unwrap_err().code(), "change_request_changed");
+        assert!(store.address(id + 1).await.unwrap().is_none());
+        assert_eq!(store.addresses_of_user(u.id, None).await.unwrap().len(), 1);
+        let orphan = Change::PutAddress(Box::new(address(id + 2, u.id + 100, "invoice")));
+        assert_eq!(store.apply(Batch(vec![orphan])).await.unwrap_err().code(), "not_found");
     }
 
     #[tokio::test]

@@ -418,6 +418,37 @@ pub fn terminate(child: &mut Child) -> ExitStatus {
     }
 }
 
+/// Plugins built from source by tests/build.rs, one folder each.
+pub const BUILT_PLUGINS: &str = env!("CRM_USERS_TEST_PLUGINS");
+
+/// Copy a built plugin folder into `plugins_dir`, optionally editing its manifest.
+pub fn install(plugins_dir: &Path, folder: &str, edit: impl FnOnce(String) -> String) {
+    let from = Path::new(BUILT_PLUGINS).join(folder);
+    let to = plugins_dir.join(folder);
+    std::fs::create_dir_all(&to).expect("plugin folder");
+    for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())).flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy plugin file");
+    }
+    let manifest = to.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, edit(text)).expect("write manifest");
+}
+
+/// A server whose plugins folder holds `folders` (manifests edited by `edit`), with
+/// `extra_config` appended to its config file. The folder lives as long as the returned guard.
+pub fn server_with_plugins(
+    folders: &[&str],
+    edit: impl Fn(&str, String) -> String,
+    extra_config: &str,
+) -> (TestServer, tempfile::TempDir) {
+    let plugins = tempfile::tempdir().expect("plugins dir");
+    for folder in folders {
+        install(plugins.path(), folder, |text| edit(folder, text));
+    }
+    let config = format!("plugins = {:?}\n{extra_config}", plugins.path().display().to_string());
+    (TestServer::start_with_config(&config), plugins)
+}
+
 /// The real server on a loopback port with its own temporary data folder.
 pub struct TestServer {
     dir: tempfile::TempDir,

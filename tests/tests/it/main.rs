@@ -5,6 +5,7 @@
 mod harness;
 
 mod accounts;
+mod addresses;
 mod auth;
 mod cli;
 mod params;

@@ -3,39 +3,18 @@
 //! plugin set reloads without a restart (folder change, SIGHUP, API) and without failed
 //! requests.
 
-use crate::harness::{TestServer, run_cli};
+use crate::harness::{BUILT_PLUGINS as BUILT, TestServer, install, run_cli, server_with_plugins};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Plugins built from source by tests/build.rs, one folder each.
-const BUILT: &str = env!("CRM_USERS_TEST_PLUGINS");
-
-/// Copy a built plugin folder into `plugins_dir`, optionally editing its manifest.
-fn install(plugins_dir: &Path, folder: &str, edit: impl FnOnce(String) -> String) {
-    let from = Path::new(BUILT).join(folder);
-    let to = plugins_dir.join(folder);
-    std::fs::create_dir_all(&to).expect("plugin folder");
-    for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())).flatten() {
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy plugin file");
-    }
-    let manifest = to.join("plugin.toml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(&manifest, edit(text)).expect("write manifest");
-}
-
 /// A server whose plugins folder holds `folders` (manifests edited by `edit`).
 fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (TestServer, tempfile::TempDir) {
-    let plugins = tempfile::tempdir().expect("plugins dir");
-    for folder in folders {
-        install(plugins.path(), folder, |text| edit(folder, text));
-    }
-    let config = format!("plugins = {:?}\n", plugins.path().display().to_string());
-    (TestServer::start_with_config(&config), plugins)
+    server_with_plugins(folders, edit, "")
 }
 
 fn unchanged(_: &str, text: String) -> String {
