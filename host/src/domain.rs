@@ -1,10 +1,12 @@
-//! Domain types and rules: users, tokens, meta, login attempts, events and the crate's error type.
+//! Domain types and rules: users, tokens, meta, groups, login attempts, events and the crate's
+//! error type.
 //! Nothing here knows about HTTP, storage layouts or plugins.
 
 pub mod attempt;
 pub mod email;
 pub mod error;
 pub mod event;
+pub mod group;
 pub mod meta;
 pub mod secret;
 pub mod token;

@@ -10,6 +10,7 @@ pub mod sled;
 use crate::domain::{
     Result, Timestamp,
     attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
+    group::{Group, GroupId},
     meta::MetaEntry,
     secret::TokenDigest,
     token::{AccessToken, ApiToken, DeviceToken},
@@ -123,6 +124,22 @@ pub enum Change {
         plugin: String,
         key: String,
     },
+    // Groups (issue 4)
+    InsertGroup {
+        name: String,
+        sorting: i32,
+    },
+    /// Make the user a member of the group; a no-op when it already is. Fails with not found
+    /// when either is missing.
+    AddToGroup {
+        user_id: UserId,
+        group_id: GroupId,
+    },
+    /// End the membership; a no-op when there is none.
+    RemoveFromGroup {
+        user_id: UserId,
+        group_id: GroupId,
+    },
 }
 
 /// Changes applied together or not at all.
@@ -151,6 +168,7 @@ pub enum Created {
     ApiToken(ApiToken),
     /// Inserts whose record the caller does not need back (audit rows).
     Row(u64),
+    Group(Group),
 }
 
 /// Results of [`Store::apply`].
@@ -179,6 +197,12 @@ impl Applied {
     pub fn api_token(&self) -> Option<&ApiToken> {
         self.created.iter().find_map(|c| match c {
             Created::ApiToken(t) => Some(t),
+            _ => None,
+        })
+    }
+    pub fn group(&self) -> Option<&Group> {
+        self.created.iter().find_map(|c| match c {
+            Created::Group(g) => Some(g),
             _ => None,
         })
     }
@@ -247,4 +271,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Make everything written so far durable (used at shutdown).
     async fn flush(&self) -> Result<()>;
+
+    // Groups (issue 4)
+    async fn group(&self, id: GroupId) -> Result<Option<Group>>;
+    /// Every group, in id order.
+    async fn groups(&self) -> Result<Vec<Group>>;
+    /// Ids of the groups the user belongs to, in id order.
+    async fn groups_of_user(&self, user_id: UserId) -> Result<Vec<GroupId>>;
+    /// Ids of the group's members, in id order.
+    async fn users_in_group(&self, group_id: GroupId) -> Result<Vec<UserId>>;
 }
