@@ -2,6 +2,7 @@
 //! `api/remp.rs` serves REMP's routes with REMP's exact bodies; later resource routes live in
 //! their own files and are merged here.
 
+pub mod groups;
 pub mod params;
 pub mod plugins;
 pub mod remp;
@@ -63,6 +64,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { json(StatusCode::OK, &serde_json::json!({"status": "ok"})) }))
         .merge(remp::router())
         .merge(plugins::router())
+        .merge(groups::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

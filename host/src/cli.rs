@@ -53,6 +53,18 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage user groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Create a group; its id is printed alone on the last line.
+    Add {
+        /// The group's name (1 to 255 characters; need not be unique).
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::ApiToken(cmd) => api_token(config, cmd).await,
             Command::User(cmd) => user(config, cmd).await,
             Command::Plugin(cmd) => plugin(config, cmd).await,
+            Command::Group(cmd) => group(config, cmd).await,
         }
     })
 }
@@ -309,6 +322,18 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     Err(validator) => println!("{e} INVALID ({validator})"),
                 }
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn group(config: Config, cmd: GroupCommand) -> anyhow::Result<ExitCode> {
+    let opened = open(&config, false).await?;
+    match cmd {
+        GroupCommand::Add { name } => {
+            let group = opened.services.create_group(&name).await?;
+            println!("created group {} '{}'", group.id, group.name);
+            println!("{}", group.id);
         }
     }
     Ok(ExitCode::SUCCESS)
