@@ -227,6 +227,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     spawn_reload_on_sighup(services.plugins.clone());
     let app = App::new(services.clone(), config.api.clone());
+    // Before the ready line: a SIGTERM right after it must find the handler in place.
+    let shutdown = crate::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -237,7 +239,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    crate::server::run(listener, api::router(app), crate::server::shutdown_signal()).await?;
+    crate::server::run(listener, api::router(app), shutdown).await?;
     services.store.flush().await?;
     drop(opened);
     Ok(ExitCode::SUCCESS)
