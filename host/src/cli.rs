@@ -108,6 +108,8 @@ enum UserCommand {
     Disable { email: String },
     /// Run the email validators on one address, or on every active user.
     CheckEmails { email: Option<String> },
+    /// Print a user's record (never the password hash) and the groups they belong to.
+    Show { email: String },
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +305,26 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         },
+        UserCommand::Show { email } => {
+            let Some(user) = services.store.user_by_email(&email).await? else {
+                eprintln!("User not found: {email}");
+                return Ok(ExitCode::FAILURE);
+            };
+            let date = |at: Option<crate::domain::Timestamp>| at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+            let groups = services.store.groups_of_user(user.id).await?;
+            let groups = if groups.is_empty() {
+                "-".to_owned()
+            } else {
+                groups.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            };
+            println!("id: {}", user.id);
+            println!("uuid: {}", user.uuid);
+            println!("email: {}", user.email);
+            println!("active: {}", user.active);
+            println!("confirmed_at: {}", date(user.confirmed_at));
+            println!("email_validated_at: {}", date(user.email_validated_at));
+            println!("groups: {groups}");
+        }
         UserCommand::CheckEmails { email } => {
             let emails = match email {
                 Some(e) => vec![e],

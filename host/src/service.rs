@@ -4,8 +4,8 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod events;
 pub mod email_validation;
+pub mod events;
 pub mod extensions;
 pub mod groups;
 pub mod meta;

@@ -758,8 +758,13 @@ fn apply_change(
         }
         Change::InsertGroup { name, sorting } => {
             let at = now();
-            let group =
-                Group { id: next_id(&t.system, "groups")?, name: name.clone(), sorting: *sorting, created_at: at, updated_at: at };
+            let group = Group {
+                id: next_id(&t.system, "groups")?,
+                name: name.clone(),
+                sorting: *sorting,
+                created_at: at,
+                updated_at: at,
+            };
             t.groups.insert(&be(group.id), to_json(&group)?)?;
             applied.created.push(Created::Group(group));
         }

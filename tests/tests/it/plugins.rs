@@ -29,7 +29,7 @@ fn install(plugins_dir: &Path, folder: &str, edit: impl FnOnce(String) -> String
 }
 
 /// A server whose plugins folder holds `folders` (manifests edited by `edit`).
-fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (TestServer, tempfile::TempDir) {
+pub(crate) fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (TestServer, tempfile::TempDir) {
     let plugins = tempfile::tempdir().expect("plugins dir");
     for folder in folders {
         install(plugins.path(), folder, |text| edit(folder, text));
@@ -38,7 +38,7 @@ fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (Test
     (TestServer::start_with_config(&config), plugins)
 }
 
-fn unchanged(_: &str, text: String) -> String {
+pub(crate) fn unchanged(_: &str, text: String) -> String {
     text
 }
 
@@ -72,7 +72,7 @@ fn validate_email(server: &TestServer, email: &str) -> u16 {
 
 /// Wait until `check` holds, up to `limit`.
 #[track_caller]
-fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
         assert!(start.elapsed() < limit, "{what} did not happen within {limit:?}");

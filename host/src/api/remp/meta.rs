@@ -90,7 +90,8 @@ pub(super) async fn key_users(call: &Call) -> Handled {
     let key = text(&object, "key").unwrap_or_default();
     let value = text(&object, "value").filter(|v| is_truthy(v));
     let users = call.app.services.users_with_meta(key, value).await?;
-    let body: Vec<Value> = users.into_iter().map(|(user_id, value)| json!({"user_id": user_id, "value": value})).collect();
+    let body: Vec<Value> =
+        users.into_iter().map(|(user_id, value)| json!({"user_id": user_id, "value": value})).collect();
     Ok(json(StatusCode::OK, &Value::Array(body)))
 }
 

@@ -170,10 +170,7 @@ mod tests {
             refused(r#"{"user_id": 1, "key": "long"}"#).await["errors"],
             json!([{"key": "Must be at most 3 bytes long: maxLength"}])
         );
-        assert_eq!(
-            refused("[1]").await["errors"],
-            json!([{"": "Array value found, but an object is required: type"}])
-        );
+        assert_eq!(refused("[1]").await["errors"], json!([{"": "Array value found, but an object is required: type"}]));
     }
 
     #[test]
