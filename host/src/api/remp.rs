@@ -100,7 +100,7 @@ pub(crate) enum Caller {
     Api,
     User(UserAuthorization),
     /// An API token acting for this user (`ServiceTokenAuthorization` with `user_id`).
-    OnBehalf(User),
+    OnBehalf(Box<User>),
 }
 
 /// Everything a route handler gets.
@@ -135,7 +135,7 @@ impl Call {
     pub fn users(&self) -> &[User] {
         match &self.caller {
             Caller::User(authz) => &authz.users,
-            Caller::OnBehalf(user) => std::slice::from_ref(user),
+            Caller::OnBehalf(user) => std::slice::from_ref(user.as_ref()),
             Caller::Anonymous | Caller::Api => &[],
         }
     }
@@ -234,7 +234,7 @@ async fn handle(
             Err(refused) => return refused,
         },
         Access::ServiceToken => match on_behalf_of(&app, authorization, route.name, params.query("user_id")).await {
-            Ok(Some(user)) => Caller::OnBehalf(user),
+            Ok(Some(user)) => Caller::OnBehalf(Box::new(user)),
             Ok(None) => match authorize_user(&app, authorization, &params, &client).await {
                 Ok(caller) => caller,
                 Err(refused) => return refused,

@@ -68,10 +68,9 @@ impl Services {
         for email in emails.iter().filter(|e| is_valid_address(e)) {
             if let Some(user) = self.claimed_user_by_email(email).await?
                 && seen.insert(user.id)
+                && let Some(changed) = marked(user, validated)
             {
-                if let Some(changed) = marked(user, validated) {
-                    batch.push(Change::PutUser(Box::new(changed)));
-                }
+                batch.push(Change::PutUser(Box::new(changed)));
             }
         }
         let changed = batch.0.len();

@@ -7,7 +7,7 @@ use super::{Call, Handled, error};
 use crate::api::json;
 use crate::domain::Error;
 use crate::service::email_validation::is_valid_address;
-use axum::http::StatusCode;
+use axum::{http::StatusCode, response::IntoResponse};
 use serde_json::{Value, json};
 
 /// Mark addresses validated (`validated`) or not.
@@ -37,7 +37,7 @@ async fn bulk(call: &Call, validated: bool) -> Handled {
     let schema = [Property { name: "emails", kind: Kind::Strings, required: true }];
     let object = match validate(&call.params.raw_body, &schema) {
         Ok(o) => o,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     let emails: Vec<String> = object
         .get("emails")

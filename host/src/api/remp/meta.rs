@@ -44,7 +44,7 @@ pub(super) async fn upsert(call: &Call) -> Handled {
     ];
     let object = match validate(&call.params.raw_body, &schema) {
         Ok(o) => o,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     let (number, id) = user_id(&object);
     let (key, value) = (text(&object, "key").unwrap_or_default(), text(&object, "value").unwrap_or_default());
@@ -64,7 +64,7 @@ pub(super) async fn delete(call: &Call) -> Handled {
     let schema = [USER_ID, KEY, Property { name: "value", kind: Kind::String(MAX_META_VALUE_LEN), required: false }];
     let object = match validate(&call.params.raw_body, &schema) {
         Ok(o) => o,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     let (number, id) = user_id(&object);
     let services = &call.app.services;
@@ -85,7 +85,7 @@ pub(super) async fn key_users(call: &Call) -> Handled {
     let schema = [KEY, Property { name: "value", kind: Kind::String(MAX_META_VALUE_LEN), required: false }];
     let object = match validate(&call.params.raw_body, &schema) {
         Ok(o) => o,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     let key = text(&object, "key").unwrap_or_default();
     let value = text(&object, "value").filter(|v| is_truthy(v));

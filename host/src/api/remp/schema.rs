@@ -5,7 +5,10 @@
 //! as justinrainbow/json-schema words them. Only what those schemas use is implemented.
 
 use crate::api::json;
-use axum::{http::StatusCode, response::Response};
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use serde_json::{Map, Value, json};
 
 /// The type a property must have.
@@ -27,10 +30,30 @@ pub(super) struct Property {
     pub required: bool,
 }
 
-/// A `400 Payload error` with these `(property, message)` problems.
-pub(super) fn payload_error(problems: Vec<(String, String)>) -> Response {
-    let errors: Vec<Value> = problems.into_iter().map(|(property, message)| json!({ property: message })).collect();
-    json(StatusCode::BAD_REQUEST, &json!({"status": "error", "message": "Payload error", "errors": errors}))
+/// Why a document was refused; each becomes REMP's 400 body.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Refusal {
+    /// No body (or PHP-`empty()` "0").
+    Empty,
+    /// Not JSON; PHP's decoder message.
+    Malformed(&'static str),
+    /// `(property, "<message>: <constraint>")` per schema problem.
+    Payload(Vec<(String, String)>),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = match self {
+            Refusal::Empty => json!({"status": "error", "message": "Empty request"}),
+            Refusal::Malformed(why) => json!({"status": "error", "message": "Malformed JSON", "errors": [why]}),
+            Refusal::Payload(problems) => {
+                let errors: Vec<Value> =
+                    problems.into_iter().map(|(property, message)| json!({ property: message })).collect();
+                json!({"status": "error", "message": "Payload error", "errors": errors})
+            }
+        };
+        json(StatusCode::BAD_REQUEST, &body)
+    }
 }
 
 /// PHP's `gettype` of a decoded JSON value, as the validator names what it found.
@@ -86,20 +109,14 @@ fn check(path: &str, value: &Value, kind: Kind, problems: &mut Vec<(String, Stri
 }
 
 /// Decode `body` and check it against an object schema of `properties` that allows no others.
-/// The object on success, REMP's 400 response otherwise.
-pub(super) fn validate(body: &[u8], properties: &[Property]) -> Result<Map<String, Value>, Response> {
+pub(super) fn validate(body: &[u8], properties: &[Property]) -> Result<Map<String, Value>, Refusal> {
     // PHP's `empty()`: no body, and the body "0", are both empty.
     if body.is_empty() || body == b"0" {
-        return Err(json(StatusCode::BAD_REQUEST, &json!({"status": "error", "message": "Empty request"})));
+        return Err(Refusal::Empty);
     }
-    let document: Value = serde_json::from_slice(body).map_err(|e| {
-        json(
-            StatusCode::BAD_REQUEST,
-            &json!({"status": "error", "message": "Malformed JSON", "errors": [malformed(body, &e)]}),
-        )
-    })?;
+    let document: Value = serde_json::from_slice(body).map_err(|e| Refusal::Malformed(malformed(body, &e)))?;
     let Value::Object(object) = document else {
-        return Err(payload_error(vec![(String::new(), type_error(&document, "an object"))]));
+        return Err(Refusal::Payload(vec![(String::new(), type_error(&document, "an object"))]));
     };
     let mut problems = Vec::new();
     for key in object.keys() {
@@ -121,7 +138,7 @@ pub(super) fn validate(body: &[u8], properties: &[Property]) -> Result<Map<Strin
             None => {}
         }
     }
-    if problems.is_empty() { Ok(object) } else { Err(payload_error(problems)) }
+    if problems.is_empty() { Ok(object) } else { Err(Refusal::Payload(problems)) }
 }
 
 #[cfg(test)]
@@ -140,7 +157,7 @@ mod tests {
     }
 
     async fn refused(body: &str) -> Value {
-        body_of(validate(body.as_bytes(), SCHEMA).unwrap_err()).await
+        body_of(validate(body.as_bytes(), SCHEMA).unwrap_err().into_response()).await
     }
 
     #[tokio::test]
