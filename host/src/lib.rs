@@ -5,7 +5,7 @@
 //!
 //! Dependencies point left: each module uses only the ones before it.
 //!
-//! - [`domain`]: types and rules (users, tokens, meta, attempts, events, errors). No I/O.
+//! - [`domain`]: types and rules (users, tokens, meta, groups, attempts, events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes), the event bus and the
