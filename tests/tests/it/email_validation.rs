@@ -1,10 +1,14 @@
 //! `users/set-email-validated` and `users/set-email-invalidated`, v1 (one form param, REMP's
 //! per-address answers, the invalidate bug fixed) and v2 (a JSON list, always ok, unclaimed
-//! users skipped). The mark is re-read with the offline `crm-users user show`.
+//! users skipped). The mark is re-read with the offline `crm-users user show`; events are
+//! counted through the kv-counter event-listener fixture.
+
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::harness::TestServer;
+use crate::plugins::{eventually, server_with, unchanged};
 
 const V1_VALIDATED: &str = "/api/v1/users/set-email-validated";
 const V1_INVALIDATED: &str = "/api/v1/users/set-email-invalidated";
@@ -123,4 +127,20 @@ fn v1_and_v2_share_one_whitelist_entry_per_action() {
             json!({"message": "Not authorized: Token has no access to resource [users/set-email-invalidated]"}),
         );
     }
+}
+
+#[test]
+fn v1_publishes_user_updated_per_change_and_v2_publishes_nothing() {
+    let (s, _plugins) = server_with(&["kv-counter"], unchanged);
+    s.create_user("a@example.com", "secret123");
+    s.create_user("b@example.com", "secret123");
+    let events = || s.stderr().matches("event user_updated").count();
+    s.post_json(V2_VALIDATED, json!({"emails": ["a@example.com"]}), Some(&s.api_token)).expect(200);
+    s.post_json(V2_INVALIDATED, json!({"emails": ["a@example.com"]}), Some(&s.api_token)).expect(200);
+    s.api_form(V1_VALIDATED, &[("email", "b@example.com")]).expect(200);
+    s.api_form(V1_INVALIDATED, &[("email", "b@example.com")]).expect(200);
+    // A listener gets events in order, so once the last v1 event is in, any v2 one would be too.
+    eventually(Duration::from_secs(10), "two user_updated events", || events() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(events(), 2, "only the v1 calls publish; stderr:\n{}", s.stderr());
 }
