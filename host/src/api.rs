@@ -4,6 +4,7 @@
 
 pub mod addresses;
 pub mod autologin;
+pub mod groups;
 pub mod params;
 pub mod plugins;
 pub mod remp;
@@ -67,6 +68,7 @@ pub fn router(app: App) -> Router {
         .merge(plugins::router())
         .merge(autologin::router())
         .merge(addresses::router())
+        .merge(groups::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

@@ -60,6 +60,9 @@ enum Command {
     /// Manage address types (REMP's address_types rows).
     #[command(name = "address-type", subcommand)]
     AddressType(AddressTypeCommand),
+    /// Manage user groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +100,15 @@ enum AddressTypeCommand {
     },
     /// List every address type with its source (config, stored, plugin).
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Create a group; its id is printed alone on the last line.
+    Add {
+        /// The group's name (1 to 255 characters; need not be unique).
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +152,8 @@ enum UserCommand {
     Disable { email: String },
     /// Run the email validators on one address, or on every active user.
     CheckEmails { email: Option<String> },
+    /// Print a user's record (never the password hash) and the groups they belong to.
+    Show { email: String },
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Plugin(cmd) => plugin(config, cmd).await,
             Command::AutologinToken(cmd) => autologin_token(config, cmd).await,
             Command::AddressType(cmd) => address_type(config, cmd).await,
+            Command::Group(cmd) => group(config, cmd).await,
         }
     })
 }
@@ -261,6 +276,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     spawn_reload_on_sighup(services.plugins.clone());
     let app = App::new(services.clone(), config.api.clone());
+    // Before the ready line: a SIGTERM right after it must find the handler in place.
+    let shutdown = crate::server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -271,7 +288,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    crate::server::run(listener, api::router(app), crate::server::shutdown_signal()).await?;
+    crate::server::run(listener, api::router(app), shutdown).await?;
     services.store.flush().await?;
     drop(opened);
     Ok(ExitCode::SUCCESS)
@@ -335,6 +352,26 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         },
+        UserCommand::Show { email } => {
+            let Some(user) = services.store.user_by_email(&email).await? else {
+                eprintln!("User not found: {email}");
+                return Ok(ExitCode::FAILURE);
+            };
+            let date = |at: Option<crate::domain::Timestamp>| at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+            let groups = services.store.groups_of_user(user.id).await?;
+            let groups = if groups.is_empty() {
+                "-".to_owned()
+            } else {
+                groups.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            };
+            println!("id: {}", user.id);
+            println!("uuid: {}", user.uuid);
+            println!("email: {}", user.email);
+            println!("active: {}", user.active);
+            println!("confirmed_at: {}", date(user.confirmed_at));
+            println!("email_validated_at: {}", date(user.email_validated_at));
+            println!("groups: {groups}");
+        }
         UserCommand::CheckEmails { email } => {
             let emails = match email {
                 Some(e) => vec![e],
@@ -375,6 +412,17 @@ async fn address_type(config: Config, cmd: AddressTypeCommand) -> anyhow::Result
             for t in services.address_types().await? {
                 println!("{}\t{}\t{}\t{}", t.kind.key, t.kind.title, t.kind.sorting, t.source.as_str());
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+async fn group(config: Config, cmd: GroupCommand) -> anyhow::Result<ExitCode> {
+    let opened = open(&config, false).await?;
+    match cmd {
+        GroupCommand::Add { name } => {
+            let group = opened.services.create_group(&name).await?;
+            println!("created group {} '{}'", group.id, group.name);
+            println!("{}", group.id);
         }
     }
     Ok(ExitCode::SUCCESS)

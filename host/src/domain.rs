@@ -1,4 +1,4 @@
-//! Domain types and rules: users, tokens, meta, login attempts, addresses, events and the crate's
+//! Domain types and rules: users, tokens, meta, groups, login attempts, addresses, events and the
 //! error type.
 //! Nothing here knows about HTTP, storage layouts or plugins.
 
@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod email;
 pub mod error;
 pub mod event;
+pub mod group;
 pub mod meta;
 pub mod secret;
 pub mod token;

@@ -5,7 +5,7 @@
 //!
 //! Dependencies point left: each module uses only the ones before it.
 //!
-//! - [`domain`]: types and rules (users, tokens, meta, attempts, addresses and countries,
+//! - [`domain`]: types and rules (users, tokens, meta, groups, attempts, addresses and countries,
 //!   events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.

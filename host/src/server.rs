@@ -17,27 +17,41 @@ pub async fn run(
         .await
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that completes on SIGTERM or Ctrl-C. The handlers are installed by this call, not
+/// when the future is first polled, so a signal sent right after the ready line (by a
+/// supervisor or a test) stops the server cleanly instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let waits = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let wait = |kind: SignalKind| {
+            let installed = signal(kind);
+            async move {
+                match installed {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
+        };
+        (wait(SignalKind::terminate()), wait(SignalKind::interrupt()))
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    let waits = (
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        },
+        std::future::pending::<()>(),
+    );
+    async move {
+        let (term, ctrl_c) = waits;
+        tokio::select! {
+            _ = term => {},
+            _ = ctrl_c => {},
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

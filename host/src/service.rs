@@ -6,8 +6,11 @@ pub mod accounts;
 pub mod addresses;
 pub mod auth;
 pub mod autologin;
+pub mod email_validation;
 pub mod events;
 pub mod extensions;
+pub mod groups;
+pub mod meta;
 pub mod passwords;
 pub mod sso;
 pub mod tokens;
@@ -132,8 +135,6 @@ impl Services {
 
     /// The user's public meta as `(key, value)`, newest first (REMP sorts by `created_at DESC`).
     pub async fn public_meta(&self, user_id: u64) -> Result<Vec<(String, String)>> {
-        let mut meta: Vec<_> = self.store.user_meta(user_id).await?.into_iter().filter(|m| m.is_public).collect();
-        meta.sort_by_key(|m| std::cmp::Reverse(m.created_at));
-        Ok(meta.into_iter().map(|m| (m.key, m.value)).collect())
+        Ok(self.public_meta_entries(&[user_id], None).await?.into_iter().map(|m| (m.key, m.value)).collect())
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::{
     Result, Timestamp,
     address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId, ChangeRequestStatus},
     attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
+    group::{Group, GroupId},
     meta::MetaEntry,
     secret::TokenDigest,
     token::{AccessToken, ApiToken, AutologinToken, ConnectedAccount, DeviceToken},
@@ -160,6 +161,22 @@ pub enum Change {
         request: Box<AddressChangeRequest>,
         if_status: Option<ChangeRequestStatus>,
     },
+    // Groups (issue 4)
+    InsertGroup {
+        name: String,
+        sorting: i32,
+    },
+    /// Make the user a member of the group; a no-op when it already is. Fails with not found
+    /// when either is missing.
+    AddToGroup {
+        user_id: UserId,
+        group_id: GroupId,
+    },
+    /// End the membership; a no-op when there is none.
+    RemoveFromGroup {
+        user_id: UserId,
+        group_id: GroupId,
+    },
 }
 
 /// Changes applied together or not at all.
@@ -188,6 +205,7 @@ pub enum Created {
     ApiToken(ApiToken),
     /// Inserts whose record the caller does not need back (audit rows).
     Row(u64),
+    Group(Group),
 }
 
 /// Results of [`Store::apply`].
@@ -216,6 +234,12 @@ impl Applied {
     pub fn api_token(&self) -> Option<&ApiToken> {
         self.created.iter().find_map(|c| match c {
             Created::ApiToken(t) => Some(t),
+            _ => None,
+        })
+    }
+    pub fn group(&self) -> Option<&Group> {
+        self.created.iter().find_map(|c| match c {
+            Created::Group(g) => Some(g),
             _ => None,
         })
     }
@@ -309,4 +333,12 @@ pub trait Store: Send + Sync + 'static {
     /// The user's addresses, soft-deleted ones included, of one type when given, in id order.
     async fn addresses_of_user(&self, user_id: UserId, kind: Option<&str>) -> Result<Vec<Address>>;
     async fn address_change_request(&self, id: ChangeRequestId) -> Result<Option<AddressChangeRequest>>;
+    // Groups (issue 4)
+    async fn group(&self, id: GroupId) -> Result<Option<Group>>;
+    /// Every group, in id order.
+    async fn groups(&self) -> Result<Vec<Group>>;
+    /// Ids of the groups the user belongs to, in id order.
+    async fn groups_of_user(&self, user_id: UserId) -> Result<Vec<GroupId>>;
+    /// Ids of the group's members, in id order.
+    async fn users_in_group(&self, group_id: GroupId) -> Result<Vec<UserId>>;
 }

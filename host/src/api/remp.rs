@@ -1,10 +1,16 @@
 //! REMP's users API, wire-compatible: `/api/v{1,2}/<package>/<action>[/]`, any method, every
 //! parameter source, REMP's authorization kinds and REMP's exact bodies. The routes themselves
-//! are in `remp/account.rs` (a user's own session), `remp/users.rs` (server-to-server) and
-//! `remp/addresses.rs` (addresses and change requests).
+//! are in `remp/account.rs` (a user's own session), `remp/users.rs` (server-to-server),
+//! `remp/signin.rs` (autologin and ID tokens), `remp/addresses.rs` (addresses and change
+//! requests), `remp/meta.rs` (user meta), `remp/groups.rs` (group memberships) and
+//! `remp/email_validation.rs`; `remp/schema.rs` checks the JSON bodies some of them take.
 
 mod account;
 mod addresses;
+mod email_validation;
+mod groups;
+mod meta;
+mod schema;
 mod signin;
 mod users;
 
@@ -32,6 +38,9 @@ enum Access {
     ApiToken,
     /// `UserTokenAuthorization`: an access token or a device token.
     UserToken,
+    /// `ServiceTokenAuthorization`: with a query `user_id`, an API token whose whitelist names
+    /// the route acts for that user; otherwise (or when that fails) a user token.
+    ServiceToken,
 }
 
 /// A known route: its whitelist name and how it is authorized.
@@ -66,9 +75,26 @@ fn resolve(version: u8, path: &str) -> Option<Route> {
         (1, "users/address") => ("users/address", ApiToken),
         (1, "users/change-address-request") => ("users/change-address-request", ApiToken),
         (1, "user/addresses") => ("user/addresses", UserToken),
+        (1, "user-meta/upsert") => ("user-meta/upsert", ApiToken),
+        (1, "user-meta/list") => ("user-meta/list", ServiceToken),
+        (1, "user-meta/key-users") => ("user-meta/key-users", ApiToken),
+        (1, "user-meta/delete") => ("user-meta/delete", ApiToken),
+        // REMP picks the action from the last path segment, so `add-to-group/` removes; we
+        // trim the slash first and add (DESIGN.md section 6).
+        (1, "users/add-to-group") => ("users/add-to-group", ApiToken),
+        (1, "users/remove-from-group") => ("users/remove-from-group", ApiToken),
+        (1 | 2, "users/set-email-validated") => ("users/set-email-validated", ApiToken),
+        (1 | 2, "users/set-email-invalidated") => ("users/set-email-invalidated", ApiToken),
         _ => return None,
     };
     Some(Route { name, access })
+}
+
+/// Routes that read their body as one JSON document checked against a schema (REMP's
+/// `JsonValidationTrait`); they answer a body they cannot read themselves, in REMP's shapes.
+fn takes_json_document(version: u8, name: &str) -> bool {
+    matches!(name, "user-meta/upsert" | "user-meta/key-users" | "user-meta/delete")
+        || (version == 2 && matches!(name, "users/set-email-validated" | "users/set-email-invalidated"))
 }
 
 /// `/api/{version}/...`; resource routes under `/api/` are static paths, which the router
@@ -83,6 +109,8 @@ pub(crate) enum Caller {
     Anonymous,
     Api,
     User(UserAuthorization),
+    /// An API token acting for this user (`ServiceTokenAuthorization` with `user_id`).
+    OnBehalf(Box<User>),
 }
 
 /// Everything a route handler gets.
@@ -109,9 +137,16 @@ impl Call {
 
     /// The first authorized user of a user-token route.
     pub fn user(&self) -> Option<&User> {
+        self.users().first()
+    }
+
+    /// Every authorized user: the token's user, the users of a device token's paired access
+    /// tokens, or the user an API token acts for.
+    pub fn users(&self) -> &[User] {
         match &self.caller {
-            Caller::User(authz) => authz.users.first(),
-            _ => None,
+            Caller::User(authz) => &authz.users,
+            Caller::OnBehalf(user) => std::slice::from_ref(user.as_ref()),
+            Caller::Anonymous | Caller::Api => &[],
         }
     }
 
@@ -189,7 +224,9 @@ async fn handle(
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let params = Params::parse(uri.query(), content_type, body).await;
-    if let Some(problem) = &params.body_error {
+    if let Some(problem) = &params.body_error
+        && !takes_json_document(version, route.name)
+    {
         return error(StatusCode::BAD_REQUEST, problem, "invalid_input");
     }
     let client = client_info(&app, peer, &headers);
@@ -202,20 +239,16 @@ async fn handle(
             Ok(Err(denied)) => return not_authorized(&denied.0),
             Err(e) => return ApiError(e).into_response(),
         },
-        Access::UserToken => match services.authorize_user_token(authorization).await {
-            Ok(Ok(authz)) => {
-                if authz.device.is_none() {
-                    for user in &authz.users {
-                        services.events.publish(crate::domain::event::DomainEvent::UserLastAccess {
-                            user_id: user.id,
-                            source: params.query("source").map(|s| format!("api+{s}")),
-                            user_agent: client.user_agent.clone(),
-                        });
-                    }
-                }
-                Caller::User(authz)
-            }
-            Ok(Err(denied)) => return not_authorized(&denied.0),
+        Access::UserToken => match authorize_user(&app, authorization, &params, &client).await {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        },
+        Access::ServiceToken => match on_behalf_of(&app, authorization, route.name, params.query("user_id")).await {
+            Ok(Some(user)) => Caller::OnBehalf(Box::new(user)),
+            Ok(None) => match authorize_user(&app, authorization, &params, &client).await {
+                Ok(caller) => caller,
+                Err(refused) => return refused,
+            },
             Err(e) => return ApiError(e).into_response(),
         },
     };
@@ -242,9 +275,63 @@ async fn handle(
         "users/address" => addresses::create(&call).await,
         "users/change-address-request" => addresses::change_request(&call).await,
         "user/addresses" => addresses::list_own(&call).await,
+        "user-meta/upsert" => meta::upsert(&call).await,
+        "user-meta/list" => meta::list(&call).await,
+        "user-meta/key-users" => meta::key_users(&call).await,
+        "user-meta/delete" => meta::delete(&call).await,
+        "users/add-to-group" => groups::membership(&call, true).await,
+        "users/remove-from-group" => groups::membership(&call, false).await,
+        "users/set-email-validated" => email_validation::set(&call, true).await,
+        "users/set-email-invalidated" => email_validation::set(&call, false).await,
         other => Err(ApiError(crate::domain::Error::Internal(anyhow::anyhow!("route {other} has no handler")))),
     };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `UserTokenAuthorization`: an access token (which counts as the user's last access) or a
+/// device token; REMP's 403 when neither.
+async fn authorize_user(
+    app: &App,
+    authorization: Option<&str>,
+    params: &Params,
+    client: &ClientInfo,
+) -> Result<Caller, Response> {
+    let services = &app.services;
+    match services.authorize_user_token(authorization).await {
+        Ok(Ok(authz)) => {
+            if authz.device.is_none() {
+                for user in &authz.users {
+                    services.events.publish(crate::domain::event::DomainEvent::UserLastAccess {
+                        user_id: user.id,
+                        source: params.query("source").map(|s| format!("api+{s}")),
+                        user_agent: client.user_agent.clone(),
+                    });
+                }
+            }
+            Ok(Caller::User(authz))
+        }
+        Ok(Err(denied)) => Err(not_authorized(&denied.0)),
+        Err(e) => Err(ApiError(e).into_response()),
+    }
+}
+
+/// The first half of `ServiceTokenAuthorization`: the user named by the query `user_id` when
+/// the bearer is an API token allowed on `route` and that user exists; `None` otherwise, and
+/// the caller falls back to a user token.
+async fn on_behalf_of(
+    app: &App,
+    authorization: Option<&str>,
+    route: &str,
+    user_id: Option<&str>,
+) -> crate::domain::Result<Option<User>> {
+    let Some(user_id) = user_id.and_then(|id| id.trim().parse::<u64>().ok()) else {
+        return Ok(None);
+    };
+    let services = &app.services;
+    if services.authorize_api_token(authorization, route).await?.is_err() {
+        return Ok(None);
+    }
+    services.store.user(user_id).await
 }
 
 /// What handlers return: a finished response, or an error for the shared mapping.

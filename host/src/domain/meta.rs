@@ -8,8 +8,12 @@ pub const UNCLAIMED_USER: &str = "unclaimed_user";
 /// Meta key set when a user subscribed to newsletters at registration.
 pub const NEWSLETTERS_SUBSCRIBE: &str = "newsletters_subscribe";
 
-/// Longest meta key accepted.
+/// Longest meta key accepted, in bytes (REMP's `user_meta.key` is varchar(255)).
 pub const MAX_META_KEY_LEN: usize = 255;
+
+/// Longest meta value accepted, in bytes. REMP's column is TEXT (64 KiB); values are read
+/// whole with every user, so a larger one would be a cheap way to slow everybody down.
+pub const MAX_META_VALUE_LEN: usize = 64 * 1024;
 
 /// One meta entry; `(user_id, key)` is unique.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

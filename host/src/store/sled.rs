@@ -25,6 +25,9 @@
 //! | `addresses_by_user_type` | user id ++ len-prefixed type ++ address id | empty |
 //! | `address_change_requests` | id | AddressChangeRequest JSON |
 //! | `address_types` | type key | AddressType JSON |
+//! | `groups` | id | Group JSON |
+//! | `user_groups` | user id ++ group id | membership start (ms BE) |
+//! | `group_users` | group id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
 //! Every write runs in one sled transaction over all trees and is flushed before `apply`
@@ -35,6 +38,7 @@ use crate::domain::{
     Error, Result, Timestamp,
     address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId},
     attempt::{AttemptMark, LoginAttempt, PasswordChange, RegistrationAttempt},
+    group::{Group, GroupId},
     meta::MetaEntry,
     now,
     secret::TokenDigest,
@@ -102,6 +106,9 @@ trees!(
     autologin_by_user,
     connected_accounts,
     connected_by_user,
+    groups,
+    user_groups,
+    group_users,
     system,
 );
 
@@ -647,6 +654,21 @@ impl Store for SledStore {
     async fn address_change_request(&self, id: ChangeRequestId) -> Result<Option<AddressChangeRequest>> {
         Self::get_json(&self.t.address_change_requests, &be(id))
     }
+    async fn group(&self, id: GroupId) -> Result<Option<Group>> {
+        Self::get_json(&self.t.groups, &be(id))
+    }
+
+    async fn groups(&self) -> Result<Vec<Group>> {
+        self.t.groups.iter().map(|item| from_json(&item.map_err(Error::storage)?.1)).collect()
+    }
+
+    async fn groups_of_user(&self, user_id: UserId) -> Result<Vec<GroupId>> {
+        self.t.user_groups.scan_prefix(be(user_id)).map(|item| tail_id(&item.map_err(Error::storage)?.0)).collect()
+    }
+
+    async fn users_in_group(&self, group_id: GroupId) -> Result<Vec<UserId>> {
+        self.t.group_users.scan_prefix(be(group_id)).map(|item| tail_id(&item.map_err(Error::storage)?.0)).collect()
+    }
 }
 
 fn matches_scan(user: &User, scan: &UserScan) -> bool {
@@ -930,6 +952,35 @@ fn apply_change(
             }
             t.address_change_requests.insert(&be(request.id), to_json(request.as_ref())?)?;
         }
+        Change::InsertGroup { name, sorting } => {
+            let at = now();
+            let group = Group {
+                id: next_id(&t.system, "groups")?,
+                name: name.clone(),
+                sorting: *sorting,
+                created_at: at,
+                updated_at: at,
+            };
+            t.groups.insert(&be(group.id), to_json(&group)?)?;
+            applied.created.push(Created::Group(group));
+        }
+        Change::AddToGroup { user_id, group_id } => {
+            if t.users.get(be(*user_id))?.is_none() {
+                return abort(Error::NotFound(format!("User not found: {user_id}")));
+            }
+            if t.groups.get(be(*group_id))?.is_none() {
+                return abort(Error::NotFound(format!("Group not found: {group_id}")));
+            }
+            let member = concat(&[&be(*user_id), &be(*group_id)]);
+            if t.user_groups.get(&member)?.is_none() {
+                t.user_groups.insert(member, &millis_key(now()))?;
+                t.group_users.insert(concat(&[&be(*group_id), &be(*user_id)]), &[])?;
+            }
+        }
+        Change::RemoveFromGroup { user_id, group_id } => {
+            t.user_groups.remove(concat(&[&be(*user_id), &be(*group_id)]))?;
+            t.group_users.remove(concat(&[&be(*group_id), &be(*user_id)]))?;
+        }
     }
     Ok(())
 }
@@ -1054,6 +1105,29 @@ mod tests {
         assert_eq!(store.addresses_of_user(u.id, None).await.unwrap().len(), 1);
         let orphan = Change::PutAddress(Box::new(address(id + 2, u.id + 100, "invoice")));
         assert_eq!(store.apply(Batch(vec![orphan])).await.unwrap_err().code(), "not_found");
+    }
+
+    #[tokio::test]
+    async fn memberships_are_indexed_both_ways_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (a, _) = store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
+        let applied =
+            store.apply(Batch(vec![Change::InsertGroup { name: "Premium".into(), sorting: 10 }])).await.unwrap();
+        let g = applied.group().unwrap().clone();
+        assert_eq!(store.group(g.id).await.unwrap(), Some(g.clone()));
+        let add = || Batch(vec![Change::AddToGroup { user_id: a.id, group_id: g.id }]);
+        store.apply(add()).await.unwrap();
+        store.apply(add()).await.unwrap();
+        assert_eq!(store.groups_of_user(a.id).await.unwrap(), vec![g.id]);
+        assert_eq!(store.users_in_group(g.id).await.unwrap(), vec![a.id]);
+        let missing = Batch(vec![Change::AddToGroup { user_id: a.id, group_id: g.id + 1 }]);
+        assert_eq!(store.apply(missing).await.unwrap_err().code(), "not_found");
+        let remove = || Batch(vec![Change::RemoveFromGroup { user_id: a.id, group_id: g.id }]);
+        store.apply(remove()).await.unwrap();
+        store.apply(remove()).await.unwrap();
+        assert!(store.groups_of_user(a.id).await.unwrap().is_empty());
+        assert!(store.users_in_group(g.id).await.unwrap().is_empty());
     }
 
     #[tokio::test]

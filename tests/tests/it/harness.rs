@@ -585,6 +585,29 @@ impl TestServer {
         run_cli(&self.data_dir(), args)
     }
 
+    /// Stops the server, runs an offline CLI command on its data folder (which must succeed),
+    /// and starts the server again; returns the command's stdout. Reads what only the CLI
+    /// shows, and proves it survived the restart.
+    #[track_caller]
+    pub fn cli_offline(&mut self, args: &[&str]) -> String {
+        let status = self.stop();
+        assert!(status.success(), "serve must exit 0 on SIGTERM, got {status}; stderr:\n{}", self.stderr());
+        let out = run_cli_ok(&self.data_dir(), args);
+        self.start_again();
+        out
+    }
+
+    /// `user show EMAIL` through [`Self::cli_offline`]: the value of the `field: value` line.
+    #[track_caller]
+    pub fn user_field(&mut self, email: &str, field: &str) -> String {
+        let out = self.cli_offline(&["user", "show", email]);
+        let prefix = format!("{field}: ");
+        out.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {field} in `user show`:\n{out}"))
+            .to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A server whose plugins folder holds `folders` (manifests edited by `edit`).
-fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (TestServer, tempfile::TempDir) {
+pub(crate) fn server_with(folders: &[&str], edit: impl Fn(&str, String) -> String) -> (TestServer, tempfile::TempDir) {
     server_with_plugins(folders, edit, "")
 }
 
-fn unchanged(_: &str, text: String) -> String {
+pub(crate) fn unchanged(_: &str, text: String) -> String {
     text
 }
 
@@ -51,7 +51,7 @@ fn validate_email(server: &TestServer, email: &str) -> u16 {
 
 /// Wait until `check` holds, up to `limit`.
 #[track_caller]
-fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
         assert!(start.elapsed() < limit, "{what} did not happen within {limit:?}");
