@@ -416,16 +416,52 @@ fn gsi_auth_code_is_exchanged_for_the_id_token_at_the_configured_endpoint() {
 #[test]
 fn sign_in_handlers_see_id_token_sign_ins() {
     let keys = KeyServer::start();
-    let plugins = tempfile::tempdir().expect("plugins dir");
-    let from = std::path::Path::new(env!("CRM_USERS_TEST_PLUGINS")).join("deny-all");
-    let to = plugins.path().join("deny-all");
-    std::fs::create_dir_all(&to).expect("dir");
-    for entry in std::fs::read_dir(&from).expect("built plugin").flatten() {
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-    let config = format!("plugins = {:?}\n{}", plugins.path().display().to_string(), sso_config(keys.port));
-    let server = TestServer::start_with_config(&config);
+    let (server, _plugins) = crate::harness::server_with_plugins(&["deny-all"], |_, t| t, &sso_config(keys.port));
     let resp = google(&server, &sign(&google_claims("g-8", "deny@example.com")), &[("create_access_token", "1")]);
     resp.expect_fields(403, json!({"status": "error", "code": "sign_in_denied", "message": "denied by policy"}));
     assert!(resp.body.get("access").is_none());
+}
+
+fn upsert_meta(server: &TestServer, user_id: &Value, key: &str, value: &str) {
+    server
+        .post_json(
+            "/api/v1/user-meta/upsert",
+            json!({"user_id": user_id, "key": key, "value": value}),
+            Some(&server.api_token),
+        )
+        .expect(200);
+}
+
+#[test]
+fn a_secured_admin_account_cannot_be_linked_to_a_google_account() {
+    let keys = KeyServer::start();
+    let server = TestServer::start_with(Some(&sso_config(keys.port)), |data| {
+        run_cli_ok(data, &["user", "add", "boss@example.com", "--password", "secret123", "--admin"]);
+    });
+    let id = server.email_check("boss@example.com")["id"].clone();
+    upsert_meta(&server, &id, "secure_login_allowed", "1");
+    let resp = google(&server, &sign(&google_claims("g-boss", "boss@example.com")), &[("create_access_token", "1")]);
+    resp.expect_fields(403, json!({"status": "error", "code": "error_linking_admin_account"}));
+    assert!(resp["message"].as_str().unwrap_or_default().contains("accountwith admin rights"), "{}", resp.text);
+}
+
+#[test]
+fn secure_admin_sign_in_lets_admins_in_only_through_google_with_secure_login_allowed() {
+    let keys = KeyServer::start();
+    let plugins = tempfile::tempdir().expect("plugins dir");
+    crate::harness::install(plugins.path(), "secure-admin-sign-in", |t| t);
+    let config = format!("plugins = {:?}\n{}", plugins.path().display().to_string(), sso_config(keys.port));
+    let server = TestServer::start_with(Some(&config), |data| {
+        run_cli_ok(data, &["user", "add", "boss@example.com", "--password", "secret123", "--admin"]);
+    });
+    let id = server.email_check("boss@example.com")["id"].clone();
+    let token = sign(&google_claims("g-boss", "boss@example.com"));
+    // Google links the account (not yet secured), but the handler refuses: no secure_login_allowed.
+    google(&server, &token, &[("create_access_token", "1")]).expect_fields(403, json!({"code": "sign_in_denied"}));
+    upsert_meta(&server, &id, "secure_login_allowed", "1");
+    // The linked account signs in through Google now; the password still does not.
+    let allowed = google(&server, &token, &[("create_access_token", "1")]);
+    let access = allowed.expect(200)["access"]["token"].as_str().expect("token").to_owned();
+    server.user_info(&access).expect_fields(200, json!({"user": {"email": "boss@example.com"}}));
+    server.login_resp("boss@example.com", "secret123").expect_fields(403, json!({"code": "sign_in_denied"}));
 }
