@@ -3,12 +3,11 @@
 //! plugin set reloads without a restart (folder change, SIGHUP, API) and without failed
 //! requests.
 
-use crate::harness::{BUILT_PLUGINS as BUILT, TestServer, install, run_cli, server_with_plugins};
+use crate::harness::{BUILT_PLUGINS as BUILT, StubServer, TestServer, install, run_cli, server_with_plugins};
 use serde_json::json;
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,81 +90,22 @@ fn check_emails_command_runs_plugin_validators_too() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("x@example.com VALID"));
 }
 
-/// A stand-in for a legacy credential directory: answers `POST /check` with JSON, counting
-/// requests. Accepts `legacy@example.com` / `old-secret`.
-struct Directory {
-    port: u16,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Directory {
-    fn start() -> Directory {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind directory");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, halt) = (requests.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !halt.load(Ordering::Relaxed) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                count.fetch_add(1, Ordering::Relaxed);
-                stream.set_nonblocking(false).ok();
-                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then as much body as Content-Length says.
-                loop {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let len = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= head_end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let text = String::from_utf8_lossy(&buf);
-                let body = if text.contains("\"legacy@example.com\"") && text.contains("\"old-secret\"") {
-                    r#"{"ok":true,"email":"legacy@example.com","first_name":"Lea","last_name":"Gacy"}"#
-                } else {
-                    r#"{"ok":false}"#
-                };
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes());
-            }
-        });
-        Directory { port, requests, stop }
-    }
-}
-
-impl Drop for Directory {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+/// A stand-in for a legacy credential directory: accepts `legacy@example.com` / `old-secret`.
+fn directory() -> StubServer {
+    StubServer::start(|request| {
+        let ok = request.contains("\"legacy@example.com\"") && request.contains("\"old-secret\"");
+        let body = if ok {
+            r#"{"ok":true,"email":"legacy@example.com","first_name":"Lea","last_name":"Gacy"}"#
+        } else {
+            r#"{"ok":false}"#
+        };
+        body.as_bytes().to_vec()
+    })
 }
 
 #[test]
 fn legacy_authenticator_signs_in_against_the_directory_and_provisions_on_first_sign_in() {
-    let directory = Directory::start();
+    let directory = directory();
     let port = directory.port;
     let (server, _plugins) =
         server_with(&["legacy-authenticator"], |_, text| text.replace("127.0.0.1:8089", &format!("127.0.0.1:{port}")));
@@ -176,7 +116,7 @@ fn legacy_authenticator_signs_in_against_the_directory_and_provisions_on_first_s
     assert_eq!(body["user"]["email"], "legacy@example.com");
     assert_eq!(body["user"]["first_name"], "Lea");
     let token = body["access"]["token"].as_str().expect("token").to_owned();
-    assert!(directory.requests.load(Ordering::Relaxed) >= 1, "the directory was asked");
+    assert!(directory.hits.load(Ordering::Relaxed) >= 1, "the directory was asked");
 
     // The user now exists here, and user/info carries the plugin's extras under its name.
     let id = body["user"]["id"].as_i64().expect("id");

@@ -2,13 +2,12 @@
 //! attacks an ID-token verifier must refuse. A JWKS server on loopback publishes the test key
 //! in `tests/fixtures/sso`.
 
-use crate::harness::{TestServer, run_cli_ok};
+use crate::harness::{StubServer, TestServer, run_cli_ok};
 use base64::Engine;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sso");
@@ -46,61 +45,21 @@ fn google_claims(sub: &str, email: &str) -> Value {
            "given_name": "Gina", "family_name": "Oogle"})
 }
 
-/// Serves the test JWKS at any path, counting requests; `POST /token` (Google's code exchange)
-/// answers with `{"id_token": <token_reply>}` when one is set.
-struct KeyServer {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+/// The identity provider's key server: the test JWKS at any path; `POST /token` (Google's code
+/// exchange) answers `{"id_token": <token_reply>}` for the code `good-code` when one is set.
+fn key_server_with_token_reply(token_reply: Option<String>) -> StubServer {
+    let jwks = fixture("jwks.json");
+    StubServer::start(move |request| match (&token_reply, request.starts_with("POST /token")) {
+        (Some(id_token), true) if request.contains("code=good-code") => {
+            json!({"id_token": id_token}).to_string().into_bytes()
+        }
+        (_, true) => br#"{"error":"invalid_grant"}"#.to_vec(),
+        _ => jwks.clone(),
+    })
 }
 
-impl KeyServer {
-    fn start() -> KeyServer {
-        Self::start_with_token_reply(None)
-    }
-
-    fn start_with_token_reply(token_reply: Option<String>) -> KeyServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let (hits, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-        let (count, halt) = (hits.clone(), stop.clone());
-        let jwks = fixture("jwks.json");
-        std::thread::spawn(move || {
-            while !halt.load(Ordering::Relaxed) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                count.fetch_add(1, Ordering::Relaxed);
-                stream.set_nonblocking(false).ok();
-                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let mut buf = [0u8; 8192];
-                let n = stream.read(&mut buf).unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let body = match (&token_reply, request.starts_with("POST /token")) {
-                    (Some(id_token), true) if request.contains("code=good-code") => {
-                        json!({"id_token": id_token}).to_string().into_bytes()
-                    }
-                    (_, true) => b"{\"error\":\"invalid_grant\"}".to_vec(),
-                    _ => jwks.clone(),
-                };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
-        });
-        KeyServer { port, hits, stop }
-    }
-}
-
-impl Drop for KeyServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+fn key_server() -> StubServer {
+    key_server_with_token_reply(None)
 }
 
 fn sso_config(jwks_port: u16) -> String {
@@ -252,7 +211,7 @@ fn autologin_token_from_the_cli_works_on_the_server() {
 
 #[test]
 fn google_sign_in_creates_the_user_links_the_account_and_matches_it_later() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     let first = google(&server, &sign(&google_claims("g-1", "gina@example.com")), &[("create_access_token", "1")]);
     let body =
@@ -271,7 +230,7 @@ fn google_sign_in_creates_the_user_links_the_account_and_matches_it_later() {
 
 #[test]
 fn google_sign_in_matches_an_existing_user_by_email() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     let (id, _) = server.create_user("jane@example.com", "secret123");
     let resp = google(&server, &sign(&google_claims("g-2", "jane@example.com")), &[("create_access_token", "true")]);
@@ -280,7 +239,7 @@ fn google_sign_in_matches_an_existing_user_by_email() {
 
 #[test]
 fn apple_sign_in_checks_the_nonce_when_given() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     let claims = json!({"iss": APPLE_ISS, "aud": CLIENT, "sub": "a-1", "email": "ann@example.com", "exp": now() + 600, "nonce": "n-123"});
     let token = sign(&claims);
@@ -305,7 +264,7 @@ fn id_token_sign_in_without_configured_client_ids_is_400_sso_disabled() {
 
 #[test]
 fn id_token_sign_in_checks_device_token_rules_and_required_params() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     let token = sign(&google_claims("g-3", "dev@example.com"));
     google(&server, &token, &[("device_token", "00000000000000000000000000000000")])
@@ -319,7 +278,7 @@ fn id_token_sign_in_checks_device_token_rules_and_required_params() {
 
 #[test]
 fn forged_expired_and_misdirected_id_tokens_never_sign_anyone_in() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     let good = google_claims("g-9", "victim@example.com");
     let with = |field: &str, value: Value| {
@@ -374,7 +333,7 @@ fn forged_expired_and_misdirected_id_tokens_never_sign_anyone_in() {
 
 #[test]
 fn unknown_key_ids_do_not_make_the_server_hammer_the_key_server() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with_config(&sso_config(keys.port));
     google(&server, &sign(&google_claims("g-5", "a@example.com")), &[]).expect(200);
     let after_first = keys.hits.load(Ordering::Relaxed);
@@ -399,7 +358,7 @@ fn unreachable_key_server_gives_a_clear_error_within_seconds() {
 #[test]
 fn gsi_auth_code_is_exchanged_for_the_id_token_at_the_configured_endpoint() {
     let exchanged = sign(&google_claims("g-7", "code@example.com"));
-    let keys = KeyServer::start_with_token_reply(Some(exchanged));
+    let keys = key_server_with_token_reply(Some(exchanged));
     let port = keys.port;
     let server = TestServer::start_with_config(&format!(
         "[sso.google]\nclient_ids = [\"{CLIENT}\"]\nissuers = [\"{GOOGLE_ISS}\"]\n\
@@ -415,7 +374,7 @@ fn gsi_auth_code_is_exchanged_for_the_id_token_at_the_configured_endpoint() {
 
 #[test]
 fn sign_in_handlers_see_id_token_sign_ins() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let (server, _plugins) = crate::harness::server_with_plugins(&["deny-all"], |_, t| t, &sso_config(keys.port));
     let resp = google(&server, &sign(&google_claims("g-8", "deny@example.com")), &[("create_access_token", "1")]);
     resp.expect_fields(403, json!({"status": "error", "code": "sign_in_denied", "message": "denied by policy"}));
@@ -434,7 +393,7 @@ fn upsert_meta(server: &TestServer, user_id: &Value, key: &str, value: &str) {
 
 #[test]
 fn a_secured_admin_account_cannot_be_linked_to_a_google_account() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let server = TestServer::start_with(Some(&sso_config(keys.port)), |data| {
         run_cli_ok(data, &["user", "add", "boss@example.com", "--password", "secret123", "--admin"]);
     });
@@ -447,7 +406,7 @@ fn a_secured_admin_account_cannot_be_linked_to_a_google_account() {
 
 #[test]
 fn secure_admin_sign_in_lets_admins_in_only_through_google_with_secure_login_allowed() {
-    let keys = KeyServer::start();
+    let keys = key_server();
     let plugins = tempfile::tempdir().expect("plugins dir");
     crate::harness::install(plugins.path(), "secure-admin-sign-in", |t| t);
     let config = format!("plugins = {:?}\n{}", plugins.path().display().to_string(), sso_config(keys.port));
