@@ -257,3 +257,56 @@ impl PluginStats {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        runtime::engine(None).unwrap()
+    }
+
+    /// A component exporting one instance named `export` with a `validate` function.
+    fn component_exporting(engine: &Engine, export: &str) -> Component {
+        let wat = format!(
+            r#"(component
+                 (core module $m (func (export "f") (result i32) i32.const 0))
+                 (core instance $i (instantiate $m))
+                 (func $f (result u32) (canon lift (core func $i "f")))
+                 (instance $api (export "validate" (func $f)))
+                 (export "{export}" (instance $api)))"#
+        );
+        Component::new(engine, wat).unwrap()
+    }
+
+    #[test]
+    fn tells_worlds_from_export_names() {
+        let engine = engine();
+        let c = component_exporting(&engine, "crm:users/email-validation@0.1.0");
+        assert_eq!(detect_worlds(&engine, &c).unwrap(), vec![Kind::EmailValidator]);
+    }
+
+    #[test]
+    fn refuses_another_version_naming_the_supported_one() {
+        let engine = engine();
+        let c = component_exporting(&engine, "crm:users/email-validation@0.2.0");
+        let err = detect_worlds(&engine, &c).unwrap_err().to_string();
+        assert!(err.contains("crm:users/email-validation@0.2.0"), "{err}");
+        assert!(err.contains("this host serves crm:users@0.1.0"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_component_with_none_of_our_exports() {
+        let engine = engine();
+        let err = detect_worlds(&engine, &Component::new(&engine, "(component)").unwrap()).unwrap_err().to_string();
+        assert!(err.contains("exports none of this host's plugin interfaces"), "{err}");
+        assert!(err.contains("authenticator, sign-in-handler, address-type, email-validator, event-listener"), "{err}");
+    }
+
+    #[test]
+    fn http_imports_need_the_http_capability() {
+        assert_eq!(import_capability("wasi:http/outgoing-handler@0.2.12"), Some(Capability::Http));
+        assert_eq!(import_capability("crm:users/host@0.1.0"), None);
+        assert_eq!(import_capability("wasi:io/streams@0.2.12"), None);
+    }
+}
