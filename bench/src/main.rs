@@ -1,0 +1,320 @@
+//! `crm-users-bench`: runs each scenario against its baseline in the same run, interleaved,
+//! with the server on core 0 and the load generator (wrk) on core 1, and prints ratios.
+//!
+//! `bench/run.sh` builds everything and calls `crm-users-bench run`; see `bench/README.md`.
+
+mod load;
+mod servers;
+
+use anyhow::Context;
+use load::{Request, wrk};
+use serde_json::{Value, json};
+use servers::CrmUsers;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The core the servers run on, and the one the load generator runs on.
+const SERVER_CORE: usize = 0;
+const LOAD_CORE: usize = 1;
+
+struct Settings {
+    seconds: u64,
+    rounds: usize,
+    crm_users: CrmUsers,
+    plugins: PathBuf,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// One line of the report.
+fn result(scenario: &str, ratio: f64, goal: &str, met: bool, detail: Value) -> Value {
+    let mut v = json!({"scenario": scenario, "ratio": (ratio * 1000.0).round() / 1000.0, "goal": goal, "met": met});
+    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), detail) {
+        obj.extend(extra);
+    }
+    v
+}
+
+fn http() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
+}
+
+/// A user and a fresh access token on `server`.
+fn user_with_token(base: &str, api_token: &str, email: &str) -> anyhow::Result<String> {
+    let client = http();
+    client
+        .post(format!("{base}/api/v1/users/create"))
+        .bearer_auth(api_token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={email}&password=secret123&disable_email_validation=1"))
+        .send()?
+        .error_for_status()?;
+    let login: Value = client
+        .post(format!("{base}/api/v1/users/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={email}&password=secret123"))
+        .send()?
+        .json()?;
+    login["access"]["token"].as_str().map(str::to_owned).context("login gave no token")
+}
+
+/// Measure A and B alternately, `rounds` times each; medians of requests per second.
+fn interleaved(s: &Settings, connections: u32, a: &Request, b: &Request) -> anyhow::Result<(load::Run, load::Run)> {
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for _ in 0..s.rounds {
+        ra.push(wrk(a, LOAD_CORE, s.seconds, connections)?);
+        rb.push(wrk(b, LOAD_CORE, s.seconds, connections)?);
+    }
+    let pick = |runs: Vec<load::Run>| {
+        let rps = median(runs.iter().map(|r| r.requests_per_sec).collect());
+        load::Run {
+            requests_per_sec: rps,
+            p50_ms: median(runs.iter().map(|r| r.p50_ms).collect()),
+            p99_ms: median(runs.iter().map(|r| r.p99_ms).collect()),
+            errors: runs.iter().map(|r| r.errors).sum(),
+        }
+    };
+    Ok((pick(ra), pick(rb)))
+}
+
+fn run_detail(name: &str, r: &load::Run) -> Value {
+    json!({ name: {"requests_per_sec": r.requests_per_sec.round(), "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors} })
+}
+
+fn merge(a: Value, b: Value) -> Value {
+    let mut a = a;
+    if let (Some(x), Value::Object(y)) = (a.as_object_mut(), b) {
+        x.extend(y);
+    }
+    a
+}
+
+fn user_info_vs_hyper(s: &Settings) -> anyhow::Result<Value> {
+    let (server, api) = s.crm_users.start(SERVER_CORE, "")?;
+    let token = user_with_token(&server.base, &api, "bench@example.com")?;
+    let baseline = servers::start_baseline(SERVER_CORE)?;
+    let ours = Request::get(format!("{}/api/v1/user/info", server.base)).bearer(&token);
+    let base = Request::get(format!("{}/", baseline.base));
+    let (a, b) = interleaved(s, 32, &ours, &base)?;
+    let ratio = a.requests_per_sec / b.requests_per_sec;
+    Ok(result(
+        "user/info vs raw hyper",
+        ratio,
+        ">= 0.6",
+        ratio >= 0.6 && a.errors == 0,
+        merge(run_detail("crm_users", &a), run_detail("hyper", &b)),
+    ))
+}
+
+fn logins_vs_argon2(s: &Settings) -> anyhow::Result<Value> {
+    let (server, api) = s.crm_users.start(SERVER_CORE, "")?;
+    user_with_token(&server.base, &api, "login@example.com")?;
+    let login = Request::form(
+        format!("{}/api/v1/users/login", server.base),
+        "email=login%40example.com&password=secret123".into(),
+    );
+    let (mut logins, mut raw) = (Vec::new(), Vec::new());
+    let mut errors = 0;
+    for _ in 0..s.rounds {
+        let r = wrk(&login, LOAD_CORE, s.seconds, 4)?;
+        errors += r.errors;
+        logins.push(r.requests_per_sec);
+        raw.push(argon2_rate_on_core(SERVER_CORE, s.seconds)?);
+    }
+    let (l, a) = (median(logins), median(raw));
+    let ratio = l / a;
+    Ok(result(
+        "logins/s vs raw argon2id verifications/s (same core, OWASP parameters)",
+        ratio,
+        ">= 0.95",
+        ratio >= 0.95 && errors == 0,
+        json!({"logins_per_sec": l, "argon2_per_sec": a, "errors": errors}),
+    ))
+}
+
+/// Raw argon2id verifications per second, measured by this binary pinned to `core`.
+fn argon2_rate_on_core(core: usize, seconds: u64) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("taskset")
+        .args(["-c", &core.to_string()])
+        .arg(std::env::current_exe()?)
+        .args(["argon2-rate", &seconds.to_string()])
+        .output()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().context("argon2-rate output")
+}
+
+fn argon2_rate(seconds: u64) -> anyhow::Result<()> {
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
+    let cost = crm_users::service::passwords::HashCost::OWASP;
+    let params = argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let hash = argon.hash_password(b"secret123").map_err(|e| anyhow::anyhow!("{e}"))?.to_string();
+    let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        argon.verify_password(b"secret123", &parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        n += 1;
+    }
+    println!("{}", n as f64 / start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn validate_email_plugin_vs_builtin(s: &Settings) -> anyhow::Result<Value> {
+    let plugin_dir = tempfile::tempdir()?;
+    let folder = plugin_dir.path().join("disposable-email");
+    std::fs::create_dir_all(&folder)?;
+    let built = s.plugins.join("disposable-email");
+    for entry in std::fs::read_dir(&built).with_context(|| format!("{} (run bench/run.sh)", built.display()))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), folder.join(entry.file_name()))?;
+    }
+    let manifest = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest)?;
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| if l.starts_with("domains") { "domains = \"throwaway.test\"".into() } else { l.to_owned() })
+        .collect();
+    std::fs::write(&manifest, text.join("\n"))?;
+    let (with_plugin, _) =
+        s.crm_users.start(SERVER_CORE, &format!("plugins = {:?}\n", plugin_dir.path().display().to_string()))?;
+    let (built_in, _) = s.crm_users.start(SERVER_CORE, "[email]\nblocked_domains = [\"throwaway.test\"]\n")?;
+    let body = "email=jane%40example.com".to_owned();
+    let a = Request::form(format!("{}/api/v1/users/validate-email", with_plugin.base), body.clone());
+    let b = Request::form(format!("{}/api/v1/users/validate-email", built_in.base), body);
+    let (pa, pb) = interleaved(s, 32, &a, &b)?;
+    let ratio = pa.requests_per_sec / pb.requests_per_sec;
+    Ok(result(
+        "users/validate-email with a wasm validator vs the same rule built in",
+        ratio,
+        ">= 0.9",
+        ratio >= 0.9 && pa.errors == 0,
+        merge(run_detail("plugin", &pa), run_detail("built_in", &pb)),
+    ))
+}
+
+/// Plugin instantiate + call latency, in process, pinned to the server core.
+fn plugin_call_latency(s: &Settings) -> anyhow::Result<Value> {
+    let out = std::process::Command::new("taskset")
+        .args(["-c", &SERVER_CORE.to_string()])
+        .arg(std::env::current_exe()?)
+        .arg("plugin-calls")
+        .arg(&s.plugins)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let measured: Value = serde_json::from_str(text.trim()).with_context(|| format!("plugin-calls said: {text}"))?;
+    let p99_us = measured["p99_us"].as_f64().unwrap_or(f64::NAN);
+    Ok(result(
+        "plugin instantiate + call, p99 (limit 50 us; ratio = p99 / limit)",
+        p99_us / 50.0,
+        "<= 1",
+        p99_us <= 50.0,
+        measured,
+    ))
+}
+
+fn plugin_calls(plugins: PathBuf) -> anyhow::Result<()> {
+    use crm_users::plugins::{Kind, PluginHost};
+    use crm_users::store::{Store, sled::SledStore};
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let scratch = tempfile::tempdir()?;
+        let dir = scratch.path().join("plugins");
+        std::fs::create_dir_all(dir.join("disposable-email"))?;
+        for entry in std::fs::read_dir(plugins.join("disposable-email"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), dir.join("disposable-email").join(entry.file_name()))?;
+        }
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(SledStore::open(&scratch.path().join("sled"))?);
+        let host = PluginHost::new(dir, None, store)?;
+        let set = host.reload().await?;
+        let plugin = set.of(Kind::EmailValidator).next().context("plugin loaded")?.clone();
+        for _ in 0..1000 {
+            let _ = plugin.validate_email("jane@example.com").await;
+        }
+        let mut times = Vec::with_capacity(20_000);
+        for _ in 0..20_000 {
+            let start = Instant::now();
+            let verdict = plugin.validate_email("jane@example.com").await?;
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+            anyhow::ensure!(verdict.is_ok(), "the plugin refused a valid email");
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!("{}", json!({"calls": times.len(), "p50_us": at(0.5), "p99_us": at(0.99), "max_us": at(1.0)}));
+        Ok(())
+    })
+}
+
+/// A scenario: measures, and returns its line of the report.
+type Scenario = fn(&Settings) -> anyhow::Result<Value>;
+
+fn run(s: Settings) -> anyhow::Result<()> {
+    let scenarios: [(&str, Scenario); 4] = [
+        ("user/info", user_info_vs_hyper),
+        ("logins", logins_vs_argon2),
+        ("validate-email", validate_email_plugin_vs_builtin),
+        ("plugin calls", plugin_call_latency),
+    ];
+    let mut results = Vec::new();
+    for (name, scenario) in scenarios {
+        eprintln!("running {name} ...");
+        match scenario(&s) {
+            Ok(r) => results.push(r),
+            Err(e) => results.push(json!({"scenario": name, "error": format!("{e:#}"), "met": false})),
+        }
+    }
+    println!("{:<80} {:>8} {:>8} {:>5}", "scenario", "ratio", "goal", "met");
+    for r in &results {
+        println!(
+            "{:<80} {:>8} {:>8} {:>5}",
+            r["scenario"].as_str().unwrap_or_default(),
+            r["ratio"].as_f64().map(|v| format!("{v:.3}")).unwrap_or_else(|| "error".into()),
+            r["goal"].as_str().unwrap_or_default(),
+            if r["met"].as_bool().unwrap_or(false) { "yes" } else { "NO" }
+        );
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("results")
+        .join(format!("{}.json", chrono::Utc::now().format("%Y-%m-%d")));
+    let doc = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "seconds_per_run": s.seconds,
+        "rounds": s.rounds,
+        "server_core": SERVER_CORE,
+        "load_core": LOAD_CORE,
+        "results": results,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("baseline") => servers::run_baseline(),
+        Some("argon2-rate") => argon2_rate(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5)),
+        Some("plugin-calls") => plugin_calls(PathBuf::from(args.get(1).context("plugins folder")?)),
+        Some("run") => {
+            let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+            let quick = args.iter().any(|a| a == "--quick");
+            run(Settings {
+                seconds: if quick { 2 } else { 5 },
+                rounds: if quick { 1 } else { 3 },
+                crm_users: CrmUsers { binary: PathBuf::from(value("--crm-users").context("--crm-users BINARY")?) },
+                plugins: PathBuf::from(value("--plugins").context("--plugins DIR")?),
+            })
+        }
+        _ => {
+            eprintln!(
+                "usage: crm-users-bench run --crm-users BINARY --plugins DIR [--quick]  (bench/run.sh does it all)"
+            );
+            std::process::exit(2)
+        }
+    }
+}
