@@ -42,8 +42,10 @@ pub fn engine(cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     config.max_wasm_stack(1 << 20);
     if let Some(dir) = cache_dir {
         std::fs::create_dir_all(dir)?;
+        // wasmtime's cache wants an absolute path; the default data folder is `./data`.
+        let dir = std::path::absolute(dir)?;
         let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(dir);
+        cache.with_directory(&dir);
         config.cache(Some(wasmtime::Cache::new(cache).map_err(|e| anyhow::anyhow!("{e}"))?));
     }
     wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}"))

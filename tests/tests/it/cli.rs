@@ -57,6 +57,20 @@ fn serve_takes_data_listen_and_config_from_env() {
 }
 
 #[test]
+fn serve_with_no_flags_keeps_its_data_in_dot_data_of_the_working_folder() {
+    // The README's first command: no config, no --data; everything lands in ./data.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = create_api_token(&dir.path().join("data"), "default", "*");
+    let mut cmd = bin_command();
+    cmd.current_dir(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]);
+    let spawned = spawn_listening(cmd).unwrap_or_else(|e| panic!("{e}"));
+    let s = TestServer::adopt(dir, token, spawned);
+    s.get("/healthz", None).expect(200);
+    s.create_user("anna@example.com", "secret123");
+    assert!(s.data_dir().join("LOCK").exists() && s.data_dir().join("sled").is_dir());
+}
+
+#[test]
 fn serve_rejects_an_unknown_config_key_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
