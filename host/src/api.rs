@@ -3,11 +3,14 @@
 //! their own files and are merged here.
 
 pub mod addresses;
+pub mod authz;
 pub mod autologin;
 pub mod groups;
 pub mod params;
 pub mod plugins;
+pub mod openapi;
 pub mod remp;
+pub mod roles;
 
 use crate::domain::{Error, Timestamp};
 use crate::service::Services;
@@ -69,6 +72,8 @@ pub fn router(app: App) -> Router {
         .merge(autologin::router())
         .merge(addresses::router())
         .merge(groups::router())
+        .merge(roles::router())
+        .merge(openapi::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,
