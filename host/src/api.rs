@@ -6,9 +6,9 @@ pub mod addresses;
 pub mod authz;
 pub mod autologin;
 pub mod groups;
+pub mod openapi;
 pub mod params;
 pub mod plugins;
-pub mod openapi;
 pub mod remp;
 pub mod roles;
 

@@ -47,7 +47,11 @@ fn failed(e: Error) -> Response {
 fn sorting_of(v: &Value) -> Result<Option<i32>, Response> {
     match v {
         Value::Null => Ok(None),
-        v => v.as_i64().and_then(|n| i32::try_from(n).ok()).map(Some).ok_or_else(|| invalid("sorting must be an integer")),
+        v => v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| invalid("sorting must be an integer")),
     }
 }
 

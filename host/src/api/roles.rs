@@ -191,8 +191,10 @@ async fn set_of_user(State(app): State<App>, headers: HeaderMap, Path(id): Path<
         Ok(b) => b,
         Err(r) => return r,
     };
-    let Some(ids) =
-        body.get("roles").and_then(Value::as_array).and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
+    let Some(ids) = body
+        .get("roles")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
     else {
         return invalid("roles must be a list of role ids");
     };
