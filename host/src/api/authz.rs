@@ -43,24 +43,46 @@ pub fn invalid(message: impl Into<String>) -> Response {
     error(StatusCode::BAD_REQUEST, "invalid_input", &message.into())
 }
 
-/// A request body that must be one JSON object.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid("the body must be a JSON object")),
-        Err(e) => Err(invalid(format!("malformed JSON body: {e}"))),
+/// A request refused before it reaches a use case; small, so helpers can return it cheaply.
+#[derive(Debug)]
+pub struct Rejection {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Rejection {
+    /// 400 `invalid_input`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Rejection { status: StatusCode::BAD_REQUEST, code: "invalid_input", message: message.into() }
     }
 }
 
-/// Refuse keys outside `allowed`, so a misspelt field is not silently ignored.
-pub fn only_fields(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), Response> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(invalid(format!("unknown field '{k}'; expected {}", allowed.join(", ")))),
-        None => Ok(()),
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, &self.message)
+    }
+}
+
+/// A request body that must be one JSON object with no keys outside `allowed`, so a misspelt
+/// field is not silently ignored.
+pub fn json_object(body: &[u8], allowed: &[&str]) -> Result<serde_json::Map<String, Value>, Rejection> {
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(Rejection::invalid("the body must be a JSON object")),
+        Err(e) => return Err(Rejection::invalid(format!("malformed JSON body: {e}"))),
+    };
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(Rejection::invalid(format!("unknown field '{k}'; expected {}", allowed.join(", ")))),
+        None => Ok(map),
     }
 }
 
 /// A numeric id from the path; 404 with `what` when it is not one (no such record can exist).
-pub fn path_id(raw: &str, what: &str) -> Result<u64, Response> {
-    raw.parse::<u64>().map_err(|_| error(StatusCode::NOT_FOUND, "not_found", &format!("{what} not found: {raw}")))
+pub fn path_id(raw: &str, what: &str) -> Result<u64, Rejection> {
+    raw.parse::<u64>().map_err(|_| Rejection {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("{what} not found: {raw}"),
+    })
 }

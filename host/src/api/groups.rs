@@ -3,7 +3,7 @@
 //! a user's groups, and adding or removing members (idempotent). Each route names itself for
 //! authorization (see `authz`); errors are `{"status": "error", "code": ..., "message": ...}`.
 
-use super::authz::{error, invalid, json_object, only_fields, path_id, require_api_token};
+use super::authz::{Rejection, error, invalid, json_object, path_id, require_api_token};
 use super::{ApiError, App, json};
 use crate::domain::{Error, group::Group};
 use axum::{
@@ -44,14 +44,14 @@ fn failed(e: Error) -> Response {
     }
 }
 
-fn sorting_of(v: &Value) -> Result<Option<i32>, Response> {
+fn sorting_of(v: &Value) -> Result<Option<i32>, Rejection> {
     match v {
         Value::Null => Ok(None),
         v => v
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Some)
-            .ok_or_else(|| invalid("sorting must be an integer")),
+            .ok_or_else(|| Rejection::invalid("sorting must be an integer")),
     }
 }
 
@@ -80,9 +80,9 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
     if let Err(refused) = require_api_token(&app, &headers, "groups/create").await {
         return refused;
     }
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["name"]).map(|_| b)) {
+    let body = match json_object(&body, &["name"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(name) = body.get("name").and_then(Value::as_str) else {
         return invalid("expected a JSON object {\"name\": \"...\"}");
@@ -99,7 +99,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>
     }
     let id = match path_id(&id, "Group") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.group_with_members(id).await {
         Ok((g, members)) => {
@@ -119,11 +119,11 @@ async fn update(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let id = match path_id(&id, "Group") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["name", "sorting"]).map(|_| b)) {
+    let body = match json_object(&body, &["name", "sorting"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
@@ -132,7 +132,7 @@ async fn update(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     };
     let sorting = match sorting_of(body.get("sorting").unwrap_or(&Value::Null)) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if name.is_none() && sorting.is_none() {
         return invalid("give name, sorting or both");
@@ -149,7 +149,7 @@ async fn remove(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let id = match path_id(&id, "Group") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.delete_group(id).await {
         Ok(()) => json(StatusCode::OK, &json!({"status": "ok"})),
@@ -164,11 +164,11 @@ async fn add_member(State(app): State<App>, headers: HeaderMap, Path(id): Path<S
     }
     let id = match path_id(&id, "Group") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["user_id"]).map(|_| b)) {
+    let body = match json_object(&body, &["user_id"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(user_id) = body.get("user_id").and_then(Value::as_u64) else {
         return invalid("user_id must be a positive integer");
@@ -191,7 +191,7 @@ async fn remove_member(
     }
     let (id, user_id) = match (path_id(&id, "Group"), path_id(&user_id, "User")) {
         (Ok(g), Ok(u)) => (g, u),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     if let Err(e) = app.services.group_with_members(id).await {
         return failed(e);
@@ -208,7 +208,7 @@ async fn of_user(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
     }
     let id = match path_id(&id, "User") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.groups_of_user(id).await {
         Ok(groups) => {

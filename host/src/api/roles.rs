@@ -3,7 +3,7 @@
 //! names (`groups/list`) or `*`; they count for admin users only. Errors are
 //! `{"status": "error", "code": ..., "message": ...}`.
 
-use super::authz::{error, invalid, json_object, only_fields, path_id, require_api_token};
+use super::authz::{Rejection, error, invalid, json_object, path_id, require_api_token};
 use super::{ApiError, App, json};
 use crate::domain::{Error, role::AdminRole, user::Role};
 use axum::{
@@ -44,7 +44,7 @@ fn failed(e: Error) -> Response {
 }
 
 /// `permissions` as a list of strings, when present.
-fn permissions_of(body: &Map<String, Value>) -> Result<Option<Vec<String>>, Response> {
+fn permissions_of(body: &Map<String, Value>) -> Result<Option<Vec<String>>, Rejection> {
     match body.get("permissions") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
@@ -52,16 +52,16 @@ fn permissions_of(body: &Map<String, Value>) -> Result<Option<Vec<String>>, Resp
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| invalid("permissions must be a list of route names")),
-        Some(_) => Err(invalid("permissions must be a list of route names")),
+            .ok_or_else(|| Rejection::invalid("permissions must be a list of route names")),
+        Some(_) => Err(Rejection::invalid("permissions must be a list of route names")),
     }
 }
 
-fn name_of(body: &Map<String, Value>) -> Result<Option<&str>, Response> {
+fn name_of(body: &Map<String, Value>) -> Result<Option<&str>, Rejection> {
     match body.get("name") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid("name must be a string")),
+        Some(_) => Err(Rejection::invalid("name must be a string")),
     }
 }
 
@@ -90,14 +90,14 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
     if let Err(refused) = require_api_token(&app, &headers, "roles/create").await {
         return refused;
     }
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["name", "permissions"]).map(|_| b)) {
+    let body = match json_object(&body, &["name", "permissions"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (name, perms) = match (name_of(&body), permissions_of(&body)) {
         (Ok(Some(n)), Ok(p)) => (n, p.unwrap_or_default()),
         (Ok(None), _) => return invalid("name is required"),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     match app.services.create_role(name, &perms).await {
         Ok(role) => json(StatusCode::CREATED, &json!({"status": "ok", "role": role_json(&app, &role)})),
@@ -111,7 +111,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>
     }
     let id = match path_id(&id, "Role") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.role(id).await {
         Ok(role) => json(StatusCode::OK, &json!({"status": "ok", "role": role_json(&app, &role)})),
@@ -126,15 +126,15 @@ async fn update(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let id = match path_id(&id, "Role") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["name", "permissions"]).map(|_| b)) {
+    let body = match json_object(&body, &["name", "permissions"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (name, perms) = match (name_of(&body), permissions_of(&body)) {
         (Ok(n), Ok(p)) => (n, p),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     if name.is_none() && perms.is_none() {
         return invalid("give name, permissions or both");
@@ -151,7 +151,7 @@ async fn remove(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let id = match path_id(&id, "Role") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.delete_role(id).await {
         Ok(()) => json(StatusCode::OK, &json!({"status": "ok"})),
@@ -170,7 +170,7 @@ async fn of_user(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
     }
     let id = match path_id(&id, "User") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.services.roles_of_user(id).await {
         Ok((user, roles)) => json(StatusCode::OK, &user_roles_json(&app, id, user.role == Role::Admin, &roles)),
@@ -185,11 +185,11 @@ async fn set_of_user(State(app): State<App>, headers: HeaderMap, Path(id): Path<
     }
     let id = match path_id(&id, "User") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    let body = match json_object(&body).and_then(|b| only_fields(&b, &["roles"]).map(|_| b)) {
+    let body = match json_object(&body, &["roles"]) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(ids) = body
         .get("roles")
@@ -220,7 +220,7 @@ async fn permission_check(
     }
     let id = match path_id(&id, "User") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut names: Vec<String> = Vec::new();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
