@@ -1,6 +1,7 @@
 //! HTTP: the application state, the routers, and the one place where errors become responses.
-//! `api/remp.rs` serves REMP's routes with REMP's exact bodies; later resource routes live in
-//! their own files and are merged here.
+//! `api/remp.rs` serves REMP's routes with REMP's exact bodies; resource routes live in their
+//! own files (authorized through `api/authz.rs`), are merged here, and have a row each in
+//! `api/openapi.rs`.
 
 pub mod addresses;
 pub mod authz;
