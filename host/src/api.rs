@@ -1,13 +1,17 @@
 //! HTTP: the application state, the routers, and the one place where errors become responses.
-//! `api/remp.rs` serves REMP's routes with REMP's exact bodies; later resource routes live in
-//! their own files and are merged here.
+//! `api/remp.rs` serves REMP's routes with REMP's exact bodies; resource routes live in their
+//! own files (authorized through `api/authz.rs`), are merged here, and have a row each in
+//! `api/openapi.rs`.
 
 pub mod addresses;
+pub mod authz;
 pub mod autologin;
 pub mod groups;
+pub mod openapi;
 pub mod params;
 pub mod plugins;
 pub mod remp;
+pub mod roles;
 
 use crate::domain::{Error, Timestamp};
 use crate::service::Services;
@@ -69,6 +73,8 @@ pub fn router(app: App) -> Router {
         .merge(autologin::router())
         .merge(addresses::router())
         .merge(groups::router())
+        .merge(roles::router())
+        .merge(openapi::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

@@ -63,6 +63,29 @@ enum Command {
     /// Manage user groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Manage admin roles and their permissions (route names or '*').
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RoleCommand {
+    /// Create a role; its id is printed alone on the last line.
+    Add {
+        /// The role's name (unique, any case).
+        name: String,
+        /// Comma-separated route names the role grants, or '*' for all.
+        #[arg(long, value_name = "ROUTE[,ROUTE..]|'*'", default_value = "")]
+        permissions: String,
+    },
+    /// Give a user one more role (by id or name); prints the user's id and role ids. Roles
+    /// grant permissions only to admin users (`user add --admin`).
+    Assign {
+        /// The user's email.
+        email: String,
+        /// The role's id or name.
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::AutologinToken(cmd) => autologin_token(config, cmd).await,
             Command::AddressType(cmd) => address_type(config, cmd).await,
             Command::Group(cmd) => group(config, cmd).await,
+            Command::Role(cmd) => role(config, cmd).await,
         }
     })
 }
@@ -423,6 +447,34 @@ async fn group(config: Config, cmd: GroupCommand) -> anyhow::Result<ExitCode> {
             let group = opened.services.create_group(&name).await?;
             println!("created group {} '{}'", group.id, group.name);
             println!("{}", group.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn role(config: Config, cmd: RoleCommand) -> anyhow::Result<ExitCode> {
+    let opened = open(&config, false).await?;
+    let services = &opened.services;
+    match cmd {
+        RoleCommand::Add { name, permissions } => {
+            let perms: Vec<&str> = permissions.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+            let role = services.create_role(&name, &perms).await?;
+            println!("created role {} '{}' with permissions [{}]", role.id, role.name, role.permissions.join(","));
+            println!("{}", role.id);
+        }
+        RoleCommand::Assign { email, role } => {
+            let user = services
+                .store
+                .user_by_email(&email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+            let role = services.role_by_id_or_name(&role).await?;
+            let roles = services.assign_role(user.id, role.id).await?;
+            let ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
+            if user.role != crate::domain::user::Role::Admin {
+                eprintln!("note: {email} is not an admin; roles grant permissions to admin users only");
+            }
+            println!("user {} roles {}", user.id, ids.join(","));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,4 +1,4 @@
-//! Domain types and rules: users, tokens, meta, groups, login attempts, addresses, events and the
+//! Domain types and rules: users, tokens, meta, groups, admin roles, login attempts, addresses, events and the
 //! error type.
 //! Nothing here knows about HTTP, storage layouts or plugins.
 
@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod group;
 pub mod meta;
+pub mod role;
 pub mod secret;
 pub mod token;
 pub mod user;

@@ -5,14 +5,15 @@
 //!
 //! Dependencies point left: each module uses only the ones before it.
 //!
-//! - [`domain`]: types and rules (users, tokens, meta, groups, attempts, addresses and countries,
-//!   events, errors). No I/O.
+//! - [`domain`]: types and rules (users, tokens, meta, groups, admin roles, attempts, addresses
+//!   and countries, events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes, addresses and address
-//!   types), the event bus and the password-hashing pool.
-//! - [`api`]: HTTP: REMP's routes in [`api::remp`], JSON set-up routes (`/api/plugins`,
-//!   `/api/address-types`, `/api/address-change-requests`), parameter parsing, error mapping.
+//!   types, groups, roles and permission checks), the event bus and the password-hashing pool.
+//! - [`api`]: HTTP: REMP's routes in [`api::remp`], the resource routes under `/api/` (groups,
+//!   roles, plugins, address types, change requests, autologin tokens) authorized in
+//!   [`api::authz`], the OpenAPI document in [`api::openapi`], parameter parsing, error mapping.
 //! - [`config`]: the TOML config, validated into [`config::Config`].
 //! - [`server`]: `run(listener, app, shutdown)`.
 //! - [`cli`]: the `crm-users` command line and the composition root that wires it all.

@@ -12,6 +12,7 @@ pub mod extensions;
 pub mod groups;
 pub mod meta;
 pub mod passwords;
+pub mod roles;
 pub mod sso;
 pub mod tokens;
 

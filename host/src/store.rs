@@ -13,6 +13,7 @@ use crate::domain::{
     attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
     group::{Group, GroupId},
     meta::MetaEntry,
+    role::{AdminRole, RoleId},
     secret::TokenDigest,
     token::{AccessToken, ApiToken, AutologinToken, ConnectedAccount, DeviceToken},
     user::{NewUser, User, UserId},
@@ -177,6 +178,34 @@ pub enum Change {
         user_id: UserId,
         group_id: GroupId,
     },
+    // Roles (issue 5)
+    /// Rename or re-sort a group; fails with not found when it is missing.
+    UpdateGroup {
+        id: GroupId,
+        name: String,
+        sorting: i32,
+    },
+    /// Delete a group and every membership in it; fails with not found when it is missing.
+    DeleteGroup(GroupId),
+    /// Add a role; fails with `role_name_taken` when the name (any case) is stored already.
+    InsertRole {
+        name: String,
+        permissions: Vec<String>,
+    },
+    /// Replace a role's name and permissions; not found or `role_name_taken` as above.
+    UpdateRole {
+        id: RoleId,
+        name: String,
+        permissions: Vec<String>,
+    },
+    /// Delete a role and every assignment of it; fails with not found when it is missing.
+    DeleteRole(RoleId),
+    /// Replace the set of roles assigned to a user. Fails with not found for an unknown user
+    /// and with `unknown_role` when a role is missing.
+    SetUserRoles {
+        user_id: UserId,
+        roles: Vec<RoleId>,
+    },
 }
 
 /// Changes applied together or not at all.
@@ -206,6 +235,7 @@ pub enum Created {
     /// Inserts whose record the caller does not need back (audit rows).
     Row(u64),
     Group(Group),
+    Role(AdminRole),
 }
 
 /// Results of [`Store::apply`].
@@ -240,6 +270,12 @@ impl Applied {
     pub fn group(&self) -> Option<&Group> {
         self.created.iter().find_map(|c| match c {
             Created::Group(g) => Some(g),
+            _ => None,
+        })
+    }
+    pub fn role(&self) -> Option<&AdminRole> {
+        self.created.iter().find_map(|c| match c {
+            Created::Role(r) => Some(r),
             _ => None,
         })
     }
@@ -341,4 +377,12 @@ pub trait Store: Send + Sync + 'static {
     async fn groups_of_user(&self, user_id: UserId) -> Result<Vec<GroupId>>;
     /// Ids of the group's members, in id order.
     async fn users_in_group(&self, group_id: GroupId) -> Result<Vec<UserId>>;
+    // Roles (issue 5)
+    async fn role(&self, id: RoleId) -> Result<Option<AdminRole>>;
+    /// Every role, in id order.
+    async fn roles(&self) -> Result<Vec<AdminRole>>;
+    /// Ids of the roles assigned to the user, in id order.
+    async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<RoleId>>;
+    /// Ids of the users a role is assigned to, in id order.
+    async fn users_with_role(&self, role_id: RoleId) -> Result<Vec<UserId>>;
 }

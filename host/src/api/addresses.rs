@@ -3,7 +3,7 @@
 //! whitelist names the route. Also the JSON shapes and refusal bodies the REMP address routes
 //! share with these.
 
-use super::{ApiError, App, json, plugins::require_api_token};
+use super::{ApiError, App, authz::require_api_token, json};
 use crate::domain::{
     Error,
     address::{AddressChangeRequest, AddressFields, AddressRefusal},

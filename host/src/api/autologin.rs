@@ -2,7 +2,7 @@
 //! `autologin-tokens/create`). JSON in: `email` or `user_id`, optional RFC 3339 `valid_from` and
 //! `valid_to` (defaults: now and ten minutes later) and `max_count` (default 1).
 
-use super::{App, json, plugins::require_api_token};
+use super::{App, authz::require_api_token, json};
 use crate::domain::Error;
 use crate::service::autologin::{AutologinRequest, TokenOwner};
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, response::Response, routing::post};

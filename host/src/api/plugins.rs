@@ -1,36 +1,21 @@
 //! `/api/plugins`: what is loaded and how it is doing, and reload without a restart. Both
-//! need an API token whose whitelist names the route (`plugins/list`, `plugins/reload`).
+//! need an API token whose whitelist names the route (`plugins/list`, `plugins/reload`), or an
+//! admin whose roles grant it.
 
 use super::{App, json};
 use axum::{
     Router,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
     routing::{get, post},
 };
 use serde_json::json;
 
+pub use super::authz::require_api_token;
+
 pub fn router() -> Router<App> {
     Router::new().route("/api/plugins", get(list)).route("/api/plugins/reload", post(reload))
-}
-
-/// Check the API token for `route`; a response when refused.
-pub async fn require_api_token(app: &App, headers: &HeaderMap, route: &str) -> Result<(), Response> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match app.services.authorize_api_token(authorization, route).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(denied)) => {
-            let status = if denied.0.starts_with("Token has no access") {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            let code = if status == StatusCode::FORBIDDEN { "forbidden" } else { "unauthorized" };
-            Err(json(status, &json!({"status": "error", "code": code, "message": denied.0})))
-        }
-        Err(e) => Err(axum::response::IntoResponse::into_response(super::ApiError(e))),
-    }
 }
 
 fn describe(set: &crate::plugins::PluginSet) -> serde_json::Value {

@@ -341,3 +341,10 @@ pub(crate) type Handled = Result<Response, ApiError>;
 pub(crate) fn meta_object(meta: Vec<(String, String)>) -> Value {
     Value::Object(meta.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
+
+/// REMP's `user.roles` in login responses: the admin's role names, only when there are some.
+pub(crate) fn add_login_roles(user: &mut Value, roles: Vec<String>) {
+    if !roles.is_empty() {
+        user["roles"] = json!(roles);
+    }
+}

@@ -96,6 +96,24 @@ pub struct UserAuthorization {
     pub device: Option<DeviceToken>,
 }
 
+/// Who may call a resource-API route.
+#[derive(Debug, Clone)]
+pub enum ResourceCaller {
+    /// An API token whose whitelist names the route.
+    ApiToken(ApiToken),
+    /// An admin user (by access token) whose roles grant the route.
+    Admin(Box<User>),
+}
+
+/// Why a resource-API caller was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceRefusal {
+    /// No usable token (401).
+    Unauthenticated(String),
+    /// A valid token without the permission (403); the message names it.
+    Forbidden(String),
+}
+
 /// Why a token was refused: REMP's message after `Not authorized: `.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unauthorized(pub String);
@@ -343,6 +361,47 @@ impl Services {
             Some(t) if !t.allows(route) => Err(Unauthorized(format!("Token has no access to resource [{route}]"))),
             Some(t) => Ok(t),
         })
+    }
+
+    /// Authorize a resource-API call to `route`: an API token whose whitelist names it (exactly
+    /// as for REMP's routes), else the access token of an admin user whose roles grant it or
+    /// `*`. Device tokens stand for possibly several users and are not accepted here.
+    pub async fn authorize_resource(
+        &self,
+        header: Option<&str>,
+        route: &str,
+    ) -> Result<std::result::Result<ResourceCaller, ResourceRefusal>> {
+        let api = match self.authorize_api_token(header, route).await? {
+            Ok(token) => return Ok(Ok(ResourceCaller::ApiToken(token))),
+            Err(denied) => denied,
+        };
+        let found = match parse_bearer(header) {
+            Ok(token) if looks_like_token(token) => self.store.access_token(&TokenDigest::of(token)).await?,
+            _ => None,
+        };
+        let Some(access) = found else {
+            // Not a user token either: the API token's answer (missing, unknown, inactive or
+            // lacking the route) stands.
+            return Ok(Err(if api.0.starts_with("Token has no access") {
+                ResourceRefusal::Forbidden(api.0)
+            } else {
+                ResourceRefusal::Unauthenticated(api.0)
+            }));
+        };
+        let Some(user) = self.store.user(access.user_id).await?.filter(|u| u.active && !u.is_deleted()) else {
+            return Ok(Err(ResourceRefusal::Unauthenticated("The token's user is deactivated".into())));
+        };
+        if user.role != crate::domain::user::Role::Admin {
+            return Ok(Err(ResourceRefusal::Forbidden(format!(
+                "Missing permission [{route}]: only admin users may use user tokens here"
+            ))));
+        }
+        if !self.has_permission(&user, route).await? {
+            return Ok(Err(ResourceRefusal::Forbidden(format!(
+                "Missing permission [{route}]: none of the user's roles grants it"
+            ))));
+        }
+        Ok(Ok(ResourceCaller::Admin(Box::new(user))))
     }
 
     /// Authorize a user token: an access token, else a device token standing for the access

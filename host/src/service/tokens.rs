@@ -48,6 +48,19 @@ pub const ROUTE_NAMES: &[&str] = &[
     "address-types/list",
     "address-change-requests/accept",
     "address-change-requests/reject",
+    // Roles (issue 5): the resource API's groups and roles.
+    "groups/list",
+    "groups/show",
+    "groups/update",
+    "groups/delete",
+    "groups/members",
+    "roles/list",
+    "roles/show",
+    "roles/create",
+    "roles/update",
+    "roles/delete",
+    "users/roles",
+    "users/permissioncheck",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.

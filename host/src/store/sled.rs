@@ -28,10 +28,19 @@
 //! | `groups` | id | Group JSON |
 //! | `user_groups` | user id ++ group id | membership start (ms BE) |
 //! | `group_users` | group id ++ user id | empty |
+//! | `roles` | id | AdminRole JSON |
+//! | `roles_by_name` | lowercased name | id |
+//! | `user_roles` | user id | JSON list of role ids, ascending |
+//! | `role_users` | role id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
 //! Every write runs in one sled transaction over all trees and is flushed before `apply`
 //! returns; concurrent flushes share one fsync, which is sled's group commit.
+//!
+//! Deleting a group or role removes the memberships read just before the transaction. A
+//! membership added between that read and the commit cannot be added after it (adding checks
+//! that the group or role exists inside its own transaction), so one sweep after the commit
+//! leaves no dangling membership.
 
 use super::{AccessTokenDraft, Applied, Batch, Change, Created, IdSequence, SCHEMA_VERSION, Store, UserScan};
 use crate::domain::{
@@ -41,6 +50,7 @@ use crate::domain::{
     group::{Group, GroupId},
     meta::MetaEntry,
     now,
+    role::{AdminRole, RoleId, role_name_key},
     secret::TokenDigest,
     token::{AccessToken, ApiToken, AutologinToken, ConnectedAccount, DeviceToken},
     user::{NewUser, User, UserId, email_key},
@@ -109,6 +119,10 @@ trees!(
     groups,
     user_groups,
     group_users,
+    roles,
+    roles_by_name,
+    user_roles,
+    role_users,
     system,
 );
 
@@ -369,6 +383,8 @@ struct Prefetched {
     attempts: Vec<LoginAttempt>,
     autologin: Vec<AutologinToken>,
     connected: Vec<ConnectedAccount>,
+    group_members: Vec<(GroupId, Vec<UserId>)>,
+    role_holders: Vec<(RoleId, Vec<UserId>)>,
 }
 
 #[async_trait]
@@ -421,17 +437,22 @@ impl Store for SledStore {
                 Change::DeleteConnectedAccountsOf { user_id } => {
                     pre.connected.extend(self.connected_accounts_of_user(*user_id).await?);
                 }
+                Change::DeleteGroup(id) => pre.group_members.push((*id, self.users_in_group(*id).await?)),
+                Change::DeleteRole(id) => pre.role_holders.push((*id, self.users_with_role(*id).await?)),
                 _ => {}
             }
         }
-        self.write(|t| {
-            let mut applied = Applied::default();
-            for change in &batch.0 {
-                apply_change(t, change, &pre, &mut applied)?;
-            }
-            Ok(applied)
-        })
-        .await
+        let applied = self
+            .write(|t| {
+                let mut applied = Applied::default();
+                for change in &batch.0 {
+                    apply_change(t, change, &pre, &mut applied)?;
+                }
+                Ok(applied)
+            })
+            .await?;
+        self.sweep_deleted(&pre).await?;
+        Ok(applied)
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
@@ -669,6 +690,93 @@ impl Store for SledStore {
     async fn users_in_group(&self, group_id: GroupId) -> Result<Vec<UserId>> {
         self.t.group_users.scan_prefix(be(group_id)).map(|item| tail_id(&item.map_err(Error::storage)?.0)).collect()
     }
+
+    async fn role(&self, id: RoleId) -> Result<Option<AdminRole>> {
+        Self::get_json(&self.t.roles, &be(id))
+    }
+
+    async fn roles(&self) -> Result<Vec<AdminRole>> {
+        self.t.roles.iter().map(|item| from_json(&item.map_err(Error::storage)?.1)).collect()
+    }
+
+    async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<RoleId>> {
+        Ok(Self::get_json(&self.t.user_roles, &be(user_id))?.unwrap_or_default())
+    }
+
+    async fn users_with_role(&self, role_id: RoleId) -> Result<Vec<UserId>> {
+        self.t.role_users.scan_prefix(be(role_id)).map(|item| tail_id(&item.map_err(Error::storage)?.0)).collect()
+    }
+}
+
+impl SledStore {
+    /// Remove memberships of deleted groups and roles that were added after `pre` was read
+    /// (see the module doc); nothing to do in the usual case.
+    async fn sweep_deleted(&self, pre: &Prefetched) -> Result<()> {
+        let mut late = Prefetched::default();
+        for (group_id, _) in &pre.group_members {
+            let left = self.users_in_group(*group_id).await?;
+            if !left.is_empty() {
+                late.group_members.push((*group_id, left));
+            }
+        }
+        for (role_id, _) in &pre.role_holders {
+            let left = self.users_with_role(*role_id).await?;
+            if !left.is_empty() {
+                late.role_holders.push((*role_id, left));
+            }
+        }
+        if late.group_members.is_empty() && late.role_holders.is_empty() {
+            return Ok(());
+        }
+        self.write(|t| {
+            for (group_id, members) in &late.group_members {
+                remove_group_members(t, *group_id, members)?;
+            }
+            for (role_id, holders) in &late.role_holders {
+                unassign_role(t, *role_id, holders)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn remove_group_members(t: &Trees<TransactionalTree>, group_id: GroupId, members: &[UserId]) -> TxResult<()> {
+    for user_id in members {
+        t.user_groups.remove(concat(&[&be(*user_id), &be(group_id)]))?;
+        t.group_users.remove(concat(&[&be(group_id), &be(*user_id)]))?;
+    }
+    Ok(())
+}
+
+fn user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId) -> TxResult<Vec<RoleId>> {
+    match t.user_roles.get(be(user_id))? {
+        Some(v) => tx_from_json(&v),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn put_user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId, ids: &[RoleId]) -> TxResult<()> {
+    if ids.is_empty() {
+        t.user_roles.remove(&be(user_id))?;
+    } else {
+        t.user_roles.insert(&be(user_id), to_json(&ids)?)?;
+    }
+    Ok(())
+}
+
+fn unassign_role(t: &Trees<TransactionalTree>, role_id: RoleId, holders: &[UserId]) -> TxResult<()> {
+    for user_id in holders {
+        let mut ids = user_role_ids(t, *user_id)?;
+        ids.retain(|id| *id != role_id);
+        put_user_role_ids(t, *user_id, &ids)?;
+        t.role_users.remove(concat(&[&be(role_id), &be(*user_id)]))?;
+    }
+    Ok(())
+}
+
+fn role_name_taken(name: &str) -> Error {
+    Error::Conflict { code: "role_name_taken", message: format!("A role named '{name}' exists already") }
 }
 
 fn matches_scan(user: &User, scan: &UserScan) -> bool {
@@ -981,6 +1089,85 @@ fn apply_change(
             t.user_groups.remove(concat(&[&be(*user_id), &be(*group_id)]))?;
             t.group_users.remove(concat(&[&be(*group_id), &be(*user_id)]))?;
         }
+        Change::UpdateGroup { id, name, sorting } => {
+            let Some(old) = t.groups.get(be(*id))? else {
+                return abort(Error::NotFound(format!("Group not found: {id}")));
+            };
+            let old: Group = tx_from_json(&old)?;
+            let group = Group { name: name.clone(), sorting: *sorting, updated_at: now(), ..old };
+            t.groups.insert(&be(*id), to_json(&group)?)?;
+        }
+        Change::DeleteGroup(id) => {
+            if t.groups.remove(&be(*id))?.is_none() {
+                return abort(Error::NotFound(format!("Group not found: {id}")));
+            }
+            for (group_id, members) in pre.group_members.iter().filter(|(g, _)| g == id) {
+                remove_group_members(t, *group_id, members)?;
+            }
+        }
+        Change::InsertRole { name, permissions } => {
+            let key = role_name_key(name);
+            if t.roles_by_name.get(key.as_bytes())?.is_some() {
+                return abort(role_name_taken(name));
+            }
+            let at = now();
+            let role = AdminRole {
+                id: next_id(&t.system, "roles")?,
+                name: name.clone(),
+                permissions: permissions.clone(),
+                created_at: at,
+                updated_at: at,
+            };
+            t.roles.insert(&be(role.id), to_json(&role)?)?;
+            t.roles_by_name.insert(key.as_bytes(), &be(role.id))?;
+            applied.created.push(Created::Role(role));
+        }
+        Change::UpdateRole { id, name, permissions } => {
+            let Some(old) = t.roles.get(be(*id))? else {
+                return abort(Error::NotFound(format!("Role not found: {id}")));
+            };
+            let old: AdminRole = tx_from_json(&old)?;
+            let (old_key, new_key) = (role_name_key(&old.name), role_name_key(name));
+            if old_key != new_key {
+                if t.roles_by_name.get(new_key.as_bytes())?.is_some() {
+                    return abort(role_name_taken(name));
+                }
+                t.roles_by_name.remove(old_key.as_bytes())?;
+                t.roles_by_name.insert(new_key.as_bytes(), &be(*id))?;
+            }
+            let role = AdminRole { name: name.clone(), permissions: permissions.clone(), updated_at: now(), ..old };
+            t.roles.insert(&be(*id), to_json(&role)?)?;
+        }
+        Change::DeleteRole(id) => {
+            let Some(old) = t.roles.remove(&be(*id))? else {
+                return abort(Error::NotFound(format!("Role not found: {id}")));
+            };
+            let old: AdminRole = tx_from_json(&old)?;
+            t.roles_by_name.remove(role_name_key(&old.name).as_bytes())?;
+            for (role_id, holders) in pre.role_holders.iter().filter(|(r, _)| r == id) {
+                unassign_role(t, *role_id, holders)?;
+            }
+        }
+        Change::SetUserRoles { user_id, roles } => {
+            if t.users.get(be(*user_id))?.is_none() {
+                return abort(Error::NotFound(format!("User not found: {user_id}")));
+            }
+            let mut ids = roles.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in &ids {
+                if t.roles.get(be(*id))?.is_none() {
+                    return abort(Error::invalid("unknown_role", "roles", format!("Role not found: {id}")));
+                }
+            }
+            for old in user_role_ids(t, *user_id)? {
+                t.role_users.remove(concat(&[&be(old), &be(*user_id)]))?;
+            }
+            for id in &ids {
+                t.role_users.insert(concat(&[&be(*id), &be(*user_id)]), &[])?;
+            }
+            put_user_role_ids(t, *user_id, &ids)?;
+        }
     }
     Ok(())
 }
@@ -1128,6 +1315,34 @@ mod tests {
         store.apply(remove()).await.unwrap();
         assert!(store.groups_of_user(a.id).await.unwrap().is_empty());
         assert!(store.users_in_group(g.id).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn deleting_a_group_or_role_removes_its_memberships_in_both_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (a, _) = store.create_user(new_user("a@example.com"), vec![], None).await.unwrap();
+        let g = store.apply(Batch(vec![Change::InsertGroup { name: "G".into(), sorting: 1 }])).await.unwrap();
+        let g = g.group().unwrap().id;
+        store.apply(Batch(vec![Change::AddToGroup { user_id: a.id, group_id: g }])).await.unwrap();
+        store.apply(Batch(vec![Change::DeleteGroup(g)])).await.unwrap();
+        assert!(store.groups_of_user(a.id).await.unwrap().is_empty());
+        assert!(store.users_in_group(g).await.unwrap().is_empty());
+        assert_eq!(store.apply(Batch(vec![Change::DeleteGroup(g)])).await.unwrap_err().code(), "not_found");
+
+        let insert = |name: &str| Change::InsertRole { name: name.into(), permissions: vec!["*".into()] };
+        let r1 = store.apply(Batch(vec![insert("Editors")])).await.unwrap().role().unwrap().id;
+        let r2 = store.apply(Batch(vec![insert("Viewers")])).await.unwrap().role().unwrap().id;
+        assert_eq!(store.apply(Batch(vec![insert("editors")])).await.unwrap_err().code(), "role_name_taken");
+        store.apply(Batch(vec![Change::SetUserRoles { user_id: a.id, roles: vec![r2, r1, r2] }])).await.unwrap();
+        assert_eq!(store.roles_of_user(a.id).await.unwrap(), vec![r1, r2]);
+        let unknown = Batch(vec![Change::SetUserRoles { user_id: a.id, roles: vec![r1 + 10] }]);
+        assert_eq!(store.apply(unknown).await.unwrap_err().code(), "unknown_role");
+        store.apply(Batch(vec![Change::DeleteRole(r1)])).await.unwrap();
+        assert_eq!(store.roles_of_user(a.id).await.unwrap(), vec![r2]);
+        assert!(store.users_with_role(r1).await.unwrap().is_empty());
+        // The deleted role's name is free again.
+        store.apply(Batch(vec![insert("EDITORS")])).await.unwrap();
     }
 
     #[tokio::test]

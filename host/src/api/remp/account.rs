@@ -103,6 +103,8 @@ pub(super) async fn login(call: &Call) -> Handled {
         "last_name": user.last_name,
         "confirmed_at": call.app.date_json(user.confirmed_at),
     });
+    let mut user_json = user_json;
+    super::add_login_roles(&mut user_json, services.login_role_names(user).await?);
     let mut body = json!({
         "status": "ok",
         "user": user_json,
