@@ -5,9 +5,13 @@
 pub mod addresses;
 pub mod autologin;
 pub mod groups;
+pub mod me;
 pub mod params;
 pub mod plugins;
 pub mod remp;
+pub mod rest;
+pub mod tokens;
+pub mod users;
 
 use crate::domain::{Error, Timestamp};
 use crate::service::Services;
@@ -69,6 +73,9 @@ pub fn router(app: App) -> Router {
         .merge(autologin::router())
         .merge(addresses::router())
         .merge(groups::router())
+        .merge(users::router())
+        .merge(me::router())
+        .merge(tokens::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,
