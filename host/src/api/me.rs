@@ -85,9 +85,8 @@ async fn password(
     let parsed = rest::object(&body).and_then(|b| {
         rest::only_keys(&b, &["old_password", "password", "password_confirmation", "revoke_other_tokens"])?;
         let required = |field: &str| {
-            rest::string(&b, field)?.ok_or_else(|| {
-                error(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", format!("{field} is required"))
-            })
+            rest::string(&b, field)?
+                .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", format!("{field} is required")))
         };
         Ok(OwnPasswordChange {
             old_password: required("old_password")?,

@@ -151,7 +151,11 @@ fn filter_params(q: &HashMap<String, String>) -> Result<UserFilter, Response> {
     })
 }
 
-async fn users_json(app: &App, users: &[crate::domain::user::User], select: Option<&[String]>) -> Result<Vec<Value>, Error> {
+async fn users_json(
+    app: &App,
+    users: &[crate::domain::user::User],
+    select: Option<&[String]>,
+) -> Result<Vec<Value>, Error> {
     let mut out = Vec::with_capacity(users.len());
     for u in users {
         out.push(user_json(app, u, select).await?);

@@ -107,7 +107,11 @@ fn check_confirmation(password: &str, confirmation: Option<&str>) -> Result<()> 
 
 fn check_timezone(tz: &str) -> Result<()> {
     tz.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
-        Error::invalid("invalid_timezone", "timezone", format!("'{tz}' is not an IANA time zone such as Europe/Bratislava"))
+        Error::invalid(
+            "invalid_timezone",
+            "timezone",
+            format!("'{tz}' is not an IANA time zone such as Europe/Bratislava"),
+        )
     })
 }
 
@@ -322,7 +326,9 @@ impl Services {
         if let Some(tz) = fields.timezone {
             let key = TIMEZONE_META.to_owned();
             batch.push(match &tz {
-                Some(value) => Change::PutMeta { user_id: user.id, key: key.clone(), value: value.clone(), is_public: false },
+                Some(value) => {
+                    Change::PutMeta { user_id: user.id, key: key.clone(), value: value.clone(), is_public: false }
+                }
                 None => Change::DeleteMeta { user_id: user.id, key: key.clone(), value: None },
             });
             events.push(DomainEvent::UserMeta { user_id: user.id, key, value: tz });
