@@ -7,7 +7,7 @@ use super::{
     rest::{self, error, from_error, user_json},
     users::user_fields,
 };
-use crate::domain::Error;
+use crate::domain::{Error, error::AuthReason};
 use crate::service::{auth::UserAuthorization, user_admin::OwnPasswordChange};
 use axum::{
     Router,
@@ -31,22 +31,22 @@ pub fn router() -> Router<App> {
 const PROFILE_FIELDS: &[&str] = &["email", "first_name", "last_name", "public_name", "locale", "timezone"];
 
 /// The user behind the token; 401 when there is none.
-async fn current(app: &App, headers: &HeaderMap) -> Result<(crate::domain::user::User, UserAuthorization), Response> {
+async fn current(app: &App, headers: &HeaderMap) -> Result<(crate::domain::user::User, UserAuthorization), Error> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match app.services.authorize_user_token(authorization).await {
         Ok(Ok(authz)) => match authz.users.iter().find(|u| !u.is_deleted() && u.active).cloned() {
             Some(user) => Ok((user, authz)),
-            None => Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "The token stands for no active user")),
+            None => Err(Error::auth(AuthReason::Failure, "The token stands for no active user")),
         },
-        Ok(Err(denied)) => Err(error(StatusCode::UNAUTHORIZED, "unauthorized", denied.0)),
-        Err(e) => Err(from_error(e)),
+        Ok(Err(denied)) => Err(Error::auth(AuthReason::Failure, denied.0)),
+        Err(e) => Err(e),
     }
 }
 
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     let (user, _) = match current(&app, &headers).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     match user_json(&app, &user, None).await {
         Ok(body) => json(StatusCode::OK, &body),
@@ -57,11 +57,11 @@ async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
 async fn profile(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let (user, _) = match current(&app, &headers).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     let fields = match rest::object(&body).and_then(|b| user_fields(&b, PROFILE_FIELDS)) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     match app.services.patch_user(user.id, fields).await {
         Ok(user) => match user_json(&app, &user, None).await {
@@ -80,13 +80,13 @@ async fn password(
 ) -> Response {
     let (user, authz) = match current(&app, &headers).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     let parsed = rest::object(&body).and_then(|b| {
         rest::only_keys(&b, &["old_password", "password", "password_confirmation", "revoke_other_tokens"])?;
         let required = |field: &str| {
             rest::string(&b, field)?
-                .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", format!("{field} is required")))
+                .ok_or_else(|| Error::invalid("missing_field", field, format!("{field} is required")))
         };
         Ok(OwnPasswordChange {
             old_password: required("old_password")?,
@@ -97,7 +97,7 @@ async fn password(
     });
     let change = match parsed {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     let keep: Vec<_> = authz.access_tokens.iter().filter(|t| t.user_id == user.id).map(|t| t.digest).collect();
     let client = super::remp::client_info(&app, peer, &headers);

@@ -21,6 +21,11 @@ pub fn bad_request(message: impl Into<String>) -> Response {
     error(StatusCode::BAD_REQUEST, "invalid_input", message)
 }
 
+/// An `invalid_input` error: the request cannot be read (400).
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::Invalid { code: "invalid_input", field: None, message: message.into() }
+}
+
 /// The resource API's mapping of the crate error.
 pub fn from_error(e: Error) -> Response {
     match e {
@@ -39,52 +44,52 @@ pub fn query(raw: Option<&str>) -> HashMap<String, String> {
 }
 
 /// A JSON object body.
-pub fn object(body: &[u8]) -> Result<Map<String, Value>, Response> {
+pub fn object(body: &[u8]) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(bad_request("the body must be a JSON object")),
+        _ => Err(invalid("the body must be a JSON object")),
     }
 }
 
 /// Refuse keys outside `allowed`, so a typo is not silently ignored.
-pub fn only_keys(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Response> {
+pub fn only_keys(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Error> {
     match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad_request(format!("unknown field '{k}'; fields: {}", allowed.join(", ")))),
+        Some(k) => Err(invalid(format!("unknown field '{k}'; fields: {}", allowed.join(", ")))),
         None => Ok(()),
     }
 }
 
 /// An optional string field; `Err` when present with another type.
-pub fn string(body: &Map<String, Value>, field: &str) -> Result<Option<String>, Response> {
+pub fn string(body: &Map<String, Value>, field: &str) -> Result<Option<String>, Error> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(bad_request(format!("{field} must be a string"))),
+        Some(_) => Err(invalid(format!("{field} must be a string"))),
     }
 }
 
 /// A nullable string field: absent `None`, `null` `Some(None)`.
-pub fn nullable_string(body: &Map<String, Value>, field: &str) -> Result<Option<Option<String>>, Response> {
+pub fn nullable_string(body: &Map<String, Value>, field: &str) -> Result<Option<Option<String>>, Error> {
     match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(bad_request(format!("{field} must be a string or null"))),
+        Some(_) => Err(invalid(format!("{field} must be a string or null"))),
     }
 }
 
 /// An optional boolean field.
-pub fn boolean(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Response> {
+pub fn boolean(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Error> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(bad_request(format!("{field} must be true or false"))),
+        Some(_) => Err(invalid(format!("{field} must be true or false"))),
     }
 }
 
 /// A user id from the path.
-pub fn user_id(raw: &str) -> Result<u64, Response> {
-    raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| bad_request("the user id is a positive integer"))
+pub fn user_id(raw: &str) -> Result<u64, Error> {
+    raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| invalid("the user id is a positive integer"))
 }
 
 /// Every field of the user JSON shape, in order; `select` picks among these.
@@ -110,14 +115,14 @@ pub const USER_FIELDS: &[&str] = &[
 ];
 
 /// `select=first_name;id` (or a comma list): the chosen fields, each checked.
-pub fn selection(spec: Option<&str>) -> Result<Option<Vec<String>>, Response> {
+pub fn selection(spec: Option<&str>) -> Result<Option<Vec<String>>, Error> {
     let Some(spec) = spec.filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
     let mut fields = Vec::new();
     for f in spec.split([';', ',']).map(str::trim).filter(|f| !f.is_empty()) {
         if !USER_FIELDS.contains(&f) {
-            return Err(bad_request(format!("unknown field '{f}' in select; fields: {}", USER_FIELDS.join(", "))));
+            return Err(invalid(format!("unknown field '{f}' in select; fields: {}", USER_FIELDS.join(", "))));
         }
         fields.push(f.to_owned());
     }

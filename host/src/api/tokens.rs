@@ -5,7 +5,7 @@
 use super::{
     App, json,
     plugins::require_api_token,
-    rest::{self, bad_request, from_error},
+    rest::{self, from_error},
 };
 use crate::domain::token::ApiToken;
 use crate::service::tokens::parse_allowed_routes;
@@ -60,13 +60,13 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
             Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
                 items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
             }
-            _ => return Err(bad_request("allowed_routes is a list of route names, or \"*\"")),
+            _ => return Err(rest::invalid("allowed_routes is a list of route names, or \"*\"")),
         };
         Ok((name, routes))
     });
     let (name, routes) = match parsed {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     let result = match parse_allowed_routes(&routes) {
         Ok(routes) => app.services.create_api_token(&name, routes).await,
@@ -87,7 +87,7 @@ async fn revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
         return refused;
     }
     if id.parse::<u64>().is_err() {
-        return bad_request("the token id is a positive integer");
+        return from_error(rest::invalid("the token id is a positive integer"));
     }
     match app.services.revoke_api_token(&id).await {
         Ok(revoked) => {
@@ -104,7 +104,7 @@ async fn autologin_list(State(app): State<App>, headers: HeaderMap, Path(id): Pa
     }
     let id = match rest::user_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     if let Err(e) = app.services.live_user(id).await {
         return from_error(e);

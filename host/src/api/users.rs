@@ -6,7 +6,7 @@
 use super::{
     App, json,
     plugins::require_api_token,
-    rest::{self, bad_request, from_error, user_json},
+    rest::{self, from_error, user_json},
 };
 use crate::domain::{Error, user::Role};
 use crate::service::directory::{
@@ -53,21 +53,21 @@ const BODY_FIELDS: &[&str] = &[
 ];
 
 /// Read a user body into fields, keeping only `allowed` keys.
-pub(super) fn user_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<UserFields, Response> {
+pub(super) fn user_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<UserFields, Error> {
     rest::only_keys(body, allowed)?;
     let ext_id = match body.get("ext_id") {
         None => None,
         Some(Value::Null) => Some(None),
         Some(v) => match v.as_i64() {
             Some(n) => Some(Some(n)),
-            None => return Err(bad_request("ext_id must be an integer or null")),
+            None => return Err(rest::invalid("ext_id must be an integer or null")),
         },
     };
     let role = match rest::string(body, "role")?.as_deref() {
         None => None,
         Some("user") => Some(Role::User),
         Some("admin") => Some(Role::Admin),
-        Some(_) => return Err(bad_request("role is user or admin")),
+        Some(_) => return Err(rest::invalid("role is user or admin")),
     };
     Ok(UserFields {
         email: rest::string(body, "email")?.map(|e| e.trim().to_owned()),
@@ -86,56 +86,56 @@ pub(super) fn user_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result
     })
 }
 
-fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>, Response> {
+fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>, Error> {
     match q.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("") => Ok(None),
         Some("1" | "true") => Ok(Some(true)),
         Some("0" | "false") => Ok(Some(false)),
-        Some(_) => Err(bad_request(format!("{name} is true or false"))),
+        Some(_) => Err(rest::invalid(format!("{name} is true or false"))),
     }
 }
 
-fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Response> {
+fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Error> {
     match q.get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| bad_request(format!("{name} must be a non-negative integer"))),
+        Some(v) => v.parse().map(Some).map_err(|_| rest::invalid(format!("{name} must be a non-negative integer"))),
     }
 }
 
-fn date_param(q: &HashMap<String, String>, name: &str) -> Result<Option<crate::domain::Timestamp>, Response> {
+fn date_param(q: &HashMap<String, String>, name: &str) -> Result<Option<crate::domain::Timestamp>, Error> {
     match q.get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => chrono::DateTime::parse_from_rfc3339(v)
             .map(|d| Some(d.with_timezone(&chrono::Utc)))
-            .map_err(|_| bad_request(format!("{name} must be an RFC 3339 date such as 2026-01-31T12:00:00Z"))),
+            .map_err(|_| rest::invalid(format!("{name} must be an RFC 3339 date such as 2026-01-31T12:00:00Z"))),
     }
 }
 
-fn order_param(q: &HashMap<String, String>) -> Result<Order, Response> {
+fn order_param(q: &HashMap<String, String>) -> Result<Order, Error> {
     match q.get("order").filter(|v| !v.is_empty()) {
         None => Ok(Order::default()),
-        Some(spec) => Order::parse(spec).map_err(from_error),
+        Some(spec) => Order::parse(spec),
     }
 }
 
-fn search_param(q: &HashMap<String, String>) -> Result<Option<Search>, Response> {
+fn search_param(q: &HashMap<String, String>) -> Result<Option<Search>, Error> {
     let Some(text) = q.get("q").filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
     let get = |k: &str| q.get(k).map(String::as_str);
-    Search::parse(text, get("search_fields"), get("search_mode"), get("search_match")).map(Some).map_err(from_error)
+    Search::parse(text, get("search_fields"), get("search_mode"), get("search_match")).map(Some)
 }
 
-fn filter_params(q: &HashMap<String, String>) -> Result<UserFilter, Response> {
+fn filter_params(q: &HashMap<String, String>) -> Result<UserFilter, Error> {
     let role = match q.get("role").map(String::as_str) {
         None | Some("") => None,
         Some("user") => Some(Role::User),
         Some("admin") => Some(Role::Admin),
-        Some(_) => return Err(bad_request("role is user or admin")),
+        Some(_) => return Err(rest::invalid("role is user or admin")),
     };
     let meta = match (q.get("meta_key").filter(|k| !k.is_empty()), q.get("meta_value")) {
         (Some(k), v) => Some((k.clone(), v.cloned())),
-        (None, Some(_)) => return Err(bad_request("meta_value needs meta_key")),
+        (None, Some(_)) => return Err(rest::invalid("meta_value needs meta_key")),
         (None, None) => None,
     };
     Ok(UserFilter {
@@ -171,15 +171,15 @@ async fn index(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQue
     let parsed = (|| {
         let per_page = int_param(&q, "per_page")?.unwrap_or(DEFAULT_PER_PAGE as u64);
         if per_page == 0 || per_page > MAX_PER_PAGE as u64 {
-            return Err(bad_request(format!("per_page is 1 to {MAX_PER_PAGE}")));
+            return Err(rest::invalid(format!("per_page is 1 to {MAX_PER_PAGE}")));
         }
         let page = int_param(&q, "page")?;
         if page == Some(0) {
-            return Err(bad_request("page starts at 1"));
+            return Err(rest::invalid("page starts at 1"));
         }
         let after = int_param(&q, "after")?;
         if after.is_some() && page.is_some() {
-            return Err(bad_request("give page or after, not both"));
+            return Err(rest::invalid("give page or after, not both"));
         }
         let query = DirectoryQuery {
             filter: filter_params(&q)?,
@@ -192,7 +192,7 @@ async fn index(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQue
     })();
     let (query, select) = match parsed {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(e) => return from_error(e),
     };
     let page = match app.services.find_users(&query).await {
         Ok(p) => p,
@@ -222,16 +222,16 @@ async fn search(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQu
     }
     let q = rest::query(raw.as_deref());
     let parsed = (|| {
-        let search = search_param(&q)?.ok_or_else(|| bad_request("q is required"))?;
+        let search = search_param(&q)?.ok_or_else(|| rest::invalid("q is required"))?;
         let take = int_param(&q, "take")?.unwrap_or(DEFAULT_TAKE as u64);
         if take == 0 || take > MAX_TAKE as u64 {
-            return Err(bad_request(format!("take is 1 to {MAX_TAKE}")));
+            return Err(rest::invalid(format!("take is 1 to {MAX_TAKE}")));
         }
         Ok((search, order_param(&q)?, take as usize, rest::selection(q.get("select").map(String::as_str))?))
     })();
     let (search, order, take, select) = match parsed {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(e) => return from_error(e),
     };
     let users = match app.services.quick_search(search, order, take).await {
         Ok(u) => u,
@@ -259,7 +259,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>
     }
     match rest::user_id(&id) {
         Ok(id) => one_user(&app, app.services.live_user(id).await, StatusCode::OK).await,
-        Err(r) => r,
+        Err(e) => from_error(e),
     }
 }
 
@@ -281,7 +281,7 @@ async fn store(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respo
     }
     let fields = match rest::object(&body).and_then(|b| user_fields(&b, BODY_FIELDS)) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     one_user(&app, app.services.create_user_resource(fields, None).await, StatusCode::CREATED).await
 }
@@ -293,11 +293,11 @@ async fn replace(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
     let parsed = rest::user_id(&id).and_then(|id| Ok((id, user_fields(&rest::object(&body)?, BODY_FIELDS)?)));
     let (id, fields) = match parsed {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     // Ids stay exact in JavaScript clients.
     if id > (1 << 53) {
-        return bad_request("the user id is at most 2^53");
+        return from_error(rest::invalid("the user id is at most 2^53"));
     }
     match app.services.put_user(id, fields).await {
         Ok((user, put)) => {
@@ -315,7 +315,7 @@ async fn patch(State(app): State<App>, headers: HeaderMap, Path(id): Path<String
     let parsed = rest::user_id(&id).and_then(|id| Ok((id, user_fields(&rest::object(&body)?, BODY_FIELDS)?)));
     match parsed {
         Ok((id, fields)) => one_user(&app, app.services.patch_user(id, fields).await, StatusCode::OK).await,
-        Err(r) => r,
+        Err(e) => from_error(e),
     }
 }
 
@@ -325,7 +325,7 @@ async fn destroy(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
     }
     let id = match rest::user_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     let result = match app.services.live_user(id).await {
         Ok(user) => app.services.delete_user(&user).await,
@@ -356,7 +356,7 @@ async fn set_password(State(app): State<App>, headers: HeaderMap, Path(id): Path
     });
     let (id, request) = match parsed {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return from_error(e),
     };
     match app.services.set_user_password(id, request).await {
         Ok(generated) => {

@@ -33,7 +33,12 @@ fn ids(body: &Value) -> Vec<u64> {
 }
 
 fn emails(body: &Value) -> Vec<String> {
-    body["data"].as_array().expect("data array").iter().map(|u| u["email"].as_str().unwrap().to_owned()).collect()
+    body["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|u| u["email"].as_str().expect("email").to_owned())
+        .collect()
 }
 
 /// Five users: ids in creation order, emails and last names in other orders.
