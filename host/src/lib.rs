@@ -12,7 +12,8 @@
 //! - [`service`]: use cases (register, sign in, tokens, account changes, addresses and address
 //!   types), the event bus and the password-hashing pool.
 //! - [`api`]: HTTP: REMP's routes in [`api::remp`], JSON set-up routes (`/api/plugins`,
-//!   `/api/address-types`, `/api/address-change-requests`), parameter parsing, error mapping.
+//!   `/api/address-types`, `/api/address-change-requests`), the resource API (`/api/users`,
+//!   `/api/me`, `/api/profile`, `/api/api-tokens`), parameter parsing, error mapping.
 //! - [`config`]: the TOML config, validated into [`config::Config`].
 //! - [`server`]: `run(listener, app, shutdown)`.
 //! - [`cli`]: the `crm-users` command line and the composition root that wires it all.

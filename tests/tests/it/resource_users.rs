@@ -540,3 +540,16 @@ fn autologin_tokens_of_a_user_are_listed_without_their_values() {
     assert!(r["data"][0].get("token").is_none());
     call(&s, "GET", "/api/users/999/autologin-tokens", None).expect(404);
 }
+
+#[test]
+fn keyset_paging_skips_deleted_and_includes_inactive_users() {
+    let s = TestServer::start();
+    let all = five(&s);
+    call(&s, "DELETE", &format!("{USERS}/{}", all[1]), None).expect(200);
+    call(&s, "PATCH", &format!("{USERS}/{}", all[3]), Some(json!({"active": false}))).expect(200);
+    let first = list(&s, &[("per_page", "3")]);
+    assert_eq!(ids(first.expect_fields(200, json!({"total": 4}))), [all[0], all[2], all[3]]);
+    let after = first["next"].as_u64().expect("a next cursor").to_string();
+    let rest = list(&s, &[("per_page", "3"), ("after", &after)]);
+    assert_eq!(ids(rest.expect_fields(200, json!({"total": 4, "next": null, "page": null}))), [all[4]]);
+}
