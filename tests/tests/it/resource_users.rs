@@ -553,3 +553,24 @@ fn keyset_paging_skips_deleted_and_includes_inactive_users() {
     let rest = list(&s, &[("per_page", "3"), ("after", &after)]);
     assert_eq!(ids(rest.expect_fields(200, json!({"total": 4, "next": null, "page": null}))), [all[4]]);
 }
+
+#[test]
+fn emails_run_the_plugin_validators_and_password_changes_reach_event_listeners() {
+    let only_test_domain = |folder: &str, text: String| {
+        if folder != "disposable-email" {
+            return text;
+        }
+        let domains =
+            |l: &str| if l.starts_with("domains") { "domains = \"throwaway.test\"".to_owned() } else { l.to_owned() };
+        text.lines().map(domains).collect::<Vec<_>>().join("\n")
+    };
+    let (s, _plugins) = crate::plugins::server_with(&["disposable-email", "kv-counter"], only_test_domain);
+    let body = json!({"email": "x@throwaway.test", "password": "secret123", "password_confirmation": "secret123"});
+    call(&s, "POST", USERS, Some(body)).expect_fields(422, json!({"code": "invalid_email"}));
+    let id = add(&s, "ok@example.com", "O", "K");
+    let patch = json!({"email": "y@throwaway.test"});
+    call(&s, "PATCH", &format!("{USERS}/{id}"), Some(patch)).expect_fields(422, json!({"code": "invalid_email"}));
+    call(&s, "PUT", &format!("{USERS}/{id}/password"), Some(json!({"generate": true, "notify": true}))).expect(200);
+    let events = || s.stderr().matches("event user_change_password").count();
+    crate::plugins::eventually(std::time::Duration::from_secs(10), "a user_change_password event", || events() >= 1);
+}
