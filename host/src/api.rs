@@ -7,11 +7,15 @@ pub mod addresses;
 pub mod authz;
 pub mod autologin;
 pub mod groups;
+pub mod me;
 pub mod openapi;
 pub mod params;
 pub mod plugins;
 pub mod remp;
+pub mod rest;
 pub mod roles;
+pub mod tokens;
+pub mod users;
 
 use crate::domain::{Error, Timestamp};
 use crate::service::Services;
@@ -75,6 +79,9 @@ pub fn router(app: App) -> Router {
         .merge(groups::router())
         .merge(roles::router())
         .merge(openapi::router())
+        .merge(users::router())
+        .merge(me::router())
+        .merge(tokens::router())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

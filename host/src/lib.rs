@@ -10,10 +10,12 @@
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes, addresses and address
-//!   types, groups, roles and permission checks), the event bus and the password-hashing pool.
-//! - [`api`]: HTTP: REMP's routes in [`api::remp`], the resource routes under `/api/` (groups,
-//!   roles, plugins, address types, change requests, autologin tokens) authorized in
-//!   [`api::authz`], the OpenAPI document in [`api::openapi`], parameter parsing, error mapping.
+//!   types, groups, roles and permission checks, the users directory), the event bus and the
+//!   password-hashing pool.
+//! - [`api`]: HTTP: REMP's routes in [`api::remp`], the resource API under `/api/` (users,
+//!   me and profile, tokens, groups, roles, plugins, address types, change requests, autologin
+//!   tokens) authorized in [`api::authz`], the OpenAPI document in [`api::openapi`], parameter
+//!   parsing, error mapping.
 //! - [`config`]: the TOML config, validated into [`config::Config`].
 //! - [`server`]: `run(listener, app, shutdown)`.
 //! - [`cli`]: the `crm-users` command line and the composition root that wires it all.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod auth;
 pub mod autologin;
+pub mod directory;
 pub mod email_validation;
 pub mod events;
 pub mod extensions;
@@ -15,6 +16,7 @@ pub mod passwords;
 pub mod roles;
 pub mod sso;
 pub mod tokens;
+pub mod user_admin;
 
 use crate::domain::{
     Result,

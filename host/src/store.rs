@@ -206,6 +206,11 @@ pub enum Change {
         user_id: UserId,
         roles: Vec<RoleId>,
     },
+    // Resource API (issue 5)
+    /// Insert a user under the id it carries (`PUT /api/users/{id}` on a free id); the user
+    /// sequence moves past it so later registrations never collide. Fails with `user_exists`
+    /// when the id is taken and `email_taken` when the email is.
+    InsertUser(Box<User>),
 }
 
 /// Changes applied together or not at all.

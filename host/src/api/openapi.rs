@@ -400,8 +400,7 @@ struct ResourceRoute {
     errors: &'static [u16],
 }
 
-/// The resource API. Users, `/api/me`, profile, password administration and token resources
-/// (issue 5, built on another branch) get their rows here when the branches merge.
+/// The resource API, one row per operation.
 const RESOURCE_ROUTES: &[ResourceRoute] = &[
     ResourceRoute {
         method: "get",
@@ -413,6 +412,221 @@ const RESOURCE_ROUTES: &[ResourceRoute] = &[
         body: None,
         success: (200, "OpenApiDocument"),
         errors: &[],
+    },
+    // Users, the current user and tokens
+    ResourceRoute {
+        method: "get",
+        path: "/api/users",
+        name: "users/index",
+        summary: "List users: paging (page/per_page or keyset after), order, select, search and filters",
+        auth: Auth::Resource,
+        query: &[
+            ("page", false),
+            ("per_page", false),
+            ("after", false),
+            ("order", false),
+            ("select", false),
+            ("q", false),
+            ("search_fields", false),
+            ("search_mode", false),
+            ("search_match", false),
+            ("email", false),
+            ("active", false),
+            ("confirmed", false),
+            ("group", false),
+            ("role", false),
+            ("meta_key", false),
+            ("meta_value", false),
+            ("created_from", false),
+            ("created_to", false),
+        ],
+        body: None,
+        success: (200, "UserPage"),
+        errors: &[400],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/search",
+        name: "users/search",
+        summary: "Quick search without paging",
+        auth: Auth::Resource,
+        query: &[
+            ("q", true),
+            ("take", false),
+            ("order", false),
+            ("select", false),
+            ("search_fields", false),
+            ("search_mode", false),
+            ("search_match", false),
+        ],
+        body: None,
+        success: (200, "UserData"),
+        errors: &[400],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}",
+        name: "users/show",
+        summary: "A user by id",
+        auth: Auth::Resource,
+        query: &[("select", false)],
+        body: None,
+        success: (200, "User"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/by-email/{email}",
+        name: "users/show",
+        summary: "A user by email",
+        auth: Auth::Resource,
+        query: &[("select", false)],
+        body: None,
+        success: (200, "User"),
+        errors: &[404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/by-login/{login}",
+        name: "users/show",
+        summary: "A user by login (the email)",
+        auth: Auth::Resource,
+        query: &[("select", false)],
+        body: None,
+        success: (200, "User"),
+        errors: &[404],
+    },
+    ResourceRoute {
+        method: "post",
+        path: "/api/users",
+        name: "users/store",
+        summary: "Create a user",
+        auth: Auth::Resource,
+        query: &[],
+        body: Some("UserCreate"),
+        success: (201, "User"),
+        errors: &[400, 409, 422],
+    },
+    ResourceRoute {
+        method: "put",
+        path: "/api/users/{id}",
+        name: "users/replace",
+        summary: "Create a user under this id (201) or replace it (200)",
+        auth: Auth::Resource,
+        query: &[],
+        body: Some("UserReplace"),
+        success: (200, "User"),
+        errors: &[400, 409, 422],
+    },
+    ResourceRoute {
+        method: "patch",
+        path: "/api/users/{id}",
+        name: "users/patch",
+        summary: "Change the given fields of a user",
+        auth: Auth::Resource,
+        query: &[],
+        body: Some("UserPatch"),
+        success: (200, "User"),
+        errors: &[400, 404, 409, 422],
+    },
+    ResourceRoute {
+        method: "delete",
+        path: "/api/users/{id}",
+        name: "users/destroy",
+        summary: "Anonymize a user and revoke their tokens",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "IdOk"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "put",
+        path: "/api/users/{id}/password",
+        name: "users/set-password",
+        summary: "Set or generate a user's password",
+        auth: Auth::Resource,
+        query: &[],
+        body: Some("PasswordSet"),
+        success: (200, "PasswordSetResult"),
+        errors: &[400, 404, 422],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/me",
+        name: "me",
+        summary: "The token's user",
+        auth: Auth::UserToken,
+        query: &[],
+        body: None,
+        success: (200, "User"),
+        errors: &[],
+    },
+    ResourceRoute {
+        method: "put",
+        path: "/api/profile",
+        name: "profile",
+        summary: "Change the token's user's profile",
+        auth: Auth::UserToken,
+        query: &[],
+        body: Some("Profile"),
+        success: (200, "User"),
+        errors: &[400, 409, 422],
+    },
+    ResourceRoute {
+        method: "put",
+        path: "/api/profile/password",
+        name: "profile/password",
+        summary: "Change the token's user's password",
+        auth: Auth::UserToken,
+        query: &[],
+        body: Some("ProfilePassword"),
+        success: (200, "Ok"),
+        errors: &[400, 422, 429],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/api-tokens",
+        name: "api-tokens/list",
+        summary: "Every API token, without its value",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "ApiTokenList"),
+        errors: &[],
+    },
+    ResourceRoute {
+        method: "post",
+        path: "/api/api-tokens",
+        name: "api-tokens/create",
+        summary: "Create an API token (its value is shown once)",
+        auth: Auth::Resource,
+        query: &[],
+        body: Some("ApiTokenCreate"),
+        success: (201, "ApiTokenCreated"),
+        errors: &[400, 422],
+    },
+    ResourceRoute {
+        method: "delete",
+        path: "/api/api-tokens/{id}",
+        name: "api-tokens/revoke",
+        summary: "Revoke an API token",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "ApiTokenRevoked"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/autologin-tokens",
+        name: "autologin-tokens/list",
+        summary: "A user's autologin tokens, without their values",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "AutologinTokenList"),
+        errors: &[400, 404],
     },
     // Groups
     ResourceRoute {
@@ -795,8 +1009,11 @@ fn resource_operation(route: &ResourceRoute) -> Value {
         }
     }
     for (name, required) in route.query {
-        parameters.push(json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"},
-            "description": "Comma-separated"}));
+        let mut parameter = json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}});
+        if *name == "permissions" {
+            parameter["description"] = json!("Comma-separated permission names");
+        }
+        parameters.push(parameter);
     }
     let tag = route.name.split('/').next().unwrap_or("resource");
     let mut op = json!({
@@ -806,7 +1023,8 @@ fn resource_operation(route: &ResourceRoute) -> Value {
         "security": security(route.auth),
         "responses": responses,
     });
-    if route.auth != Auth::Open {
+    // Only routes a token is granted by name carry one; user-token routes need no grant.
+    if !matches!(route.auth, Auth::Open | Auth::UserToken) {
         op["x-route-name"] = json!(route.name);
     }
     if !parameters.is_empty() {
@@ -874,6 +1092,109 @@ fn schemas() -> Value {
             "access": {"type": "object", "properties": {"token": {"type": "string"}}}})),
         ),
         ("OpenApiDocument", json!({"type": "object", "required": ["openapi", "paths"]})),
+        (
+            "User",
+            json!({"type": "object", "properties": {
+            "id": {"type": "integer"}, "uuid": {"type": "string"}, "email": {"type": "string"},
+            "first_name": nullable_string, "last_name": nullable_string, "public_name": {"type": "string"},
+            "role": {"type": "string", "enum": ["user", "admin"]}, "active": {"type": "boolean"},
+            "confirmed_at": {"type": ["string", "null"], "format": "date-time"},
+            "email_validated_at": {"type": ["string", "null"], "format": "date-time"},
+            "created_at": date, "modified_at": date, "locale": {"type": "string"},
+            "timezone": nullable_string, "source": {"type": "string"}, "ext_id": {"type": ["integer", "null"]},
+            "note": nullable_string, "groups": {"type": "array", "items": {"type": "integer"}}},
+            "description": "With select=a;b only the named fields"}),
+        ),
+        (
+            "UserData",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": schema_ref("User")}}}),
+        ),
+        (
+            "UserPage",
+            json!({"type": "object", "required": ["data", "per_page", "total", "total_pages"], "properties": {
+            "data": {"type": "array", "items": schema_ref("User")}, "page": {"type": ["integer", "null"]},
+            "per_page": {"type": "integer"}, "total": {"type": "integer"}, "total_pages": {"type": "integer"},
+            "next": {"type": ["integer", "null"], "description": "The keyset cursor for after=, null on the last page"}}}),
+        ),
+        (
+            "UserCreate",
+            json!({"type": "object", "required": ["email", "password", "password_confirmation"], "properties": {
+            "email": {"type": "string"}, "password": {"type": "string"}, "password_confirmation": {"type": "string"},
+            "first_name": {"type": "string"}, "last_name": {"type": "string"}, "public_name": {"type": "string"},
+            "locale": {"type": "string"}, "timezone": {"type": "string"}, "note": {"type": "string"},
+            "ext_id": {"type": "integer"}, "active": {"type": "boolean"}, "role": {"type": "string", "enum": ["user", "admin"]},
+            "source": {"type": "string"}, "roles": {"type": "array", "items": {"type": "integer"}}}}),
+        ),
+        (
+            "UserReplace",
+            json!({"type": "object", "required": ["email"], "properties": {
+            "email": {"type": "string"}, "password": {"type": "string"}, "password_confirmation": {"type": "string"},
+            "first_name": {"type": "string"}, "last_name": {"type": "string"}, "public_name": {"type": "string"},
+            "locale": {"type": "string"}, "timezone": {"type": "string"}, "note": {"type": "string"},
+            "ext_id": {"type": "integer"}, "active": {"type": "boolean"}, "role": {"type": "string", "enum": ["user", "admin"]},
+            "source": {"type": "string"}}}),
+        ),
+        (
+            "UserPatch",
+            json!({"type": "object", "minProperties": 1, "properties": {
+            "email": {"type": "string"}, "password": {"type": "string"}, "password_confirmation": {"type": "string"},
+            "first_name": nullable_string, "last_name": nullable_string, "public_name": {"type": "string"},
+            "locale": {"type": "string"}, "timezone": nullable_string, "note": nullable_string,
+            "ext_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}, "role": {"type": "string", "enum": ["user", "admin"]}}}),
+        ),
+        ("IdOk", ok(json!({"id": {"type": "integer"}}))),
+        (
+            "PasswordSet",
+            json!({"type": "object", "properties": {
+            "password": {"type": "string"}, "generate": {"type": "boolean"},
+            "notify": {"type": "boolean"}, "revoke_tokens": {"type": "boolean"}}}),
+        ),
+        (
+            "PasswordSetResult",
+            ok(
+                json!({"id": {"type": "integer"}, "password": {"type": "string", "description": "Only when generated"}}),
+            ),
+        ),
+        (
+            "Profile",
+            json!({"type": "object", "additionalProperties": false, "properties": {
+            "email": {"type": "string"}, "first_name": nullable_string, "last_name": nullable_string,
+            "public_name": {"type": "string"}, "locale": {"type": "string"}, "timezone": nullable_string}}),
+        ),
+        (
+            "ProfilePassword",
+            json!({"type": "object", "required": ["old_password", "password", "password_confirmation"], "properties": {
+            "old_password": {"type": "string"}, "password": {"type": "string"},
+            "password_confirmation": {"type": "string"}, "revoke_other_tokens": {"type": "boolean"}}}),
+        ),
+        (
+            "ApiToken",
+            json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+            "allowed_routes": {"type": "array", "items": {"type": "string"}}, "active": {"type": "boolean"},
+            "created_at": date}}),
+        ),
+        (
+            "ApiTokenList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": schema_ref("ApiToken")}}}),
+        ),
+        (
+            "ApiTokenCreate",
+            json!({"type": "object", "required": ["name", "allowed_routes"], "properties": {
+            "name": {"type": "string"},
+            "allowed_routes": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string", "const": "*"}]}}}),
+        ),
+        (
+            "ApiTokenCreated",
+            json!({"type": "object", "description": "The token's fields and its value under token, shown once", "additionalProperties": true}),
+        ),
+        ("ApiTokenRevoked", ok(json!({"data": {"type": "array", "items": schema_ref("ApiToken")}}))),
+        (
+            "AutologinTokenList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "user_id": {"type": "integer"}, "email": {"type": "string"},
+            "created_at": date, "valid_from": date, "valid_to": date,
+            "used_count": {"type": "integer"}, "max_count": {"type": "integer"}}}}}}),
+        ),
         ("Group", group),
         ("GroupList", ok(json!({"groups": {"type": "array", "items": schema_ref("Group")}}))),
         ("GroupShow", ok(json!({"group": schema_ref("Group")}))),

@@ -178,7 +178,7 @@ fn not_authorized(message: &str) -> Response {
 
 /// Where a request comes from: the socket peer, or REMP's header order when configured to
 /// trust a proxy.
-fn client_info(app: &App, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+pub(crate) fn client_info(app: &App, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let forwarded = || header("client-ip").or_else(|| header("x-forwarded-for").filter(|v| *v != "127.0.0.1"));
     let ip = match app.settings.trust_forwarded_headers.then(forwarded).flatten() {

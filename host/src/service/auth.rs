@@ -333,7 +333,7 @@ impl Services {
         Ok(self.limited(&marks))
     }
 
-    async fn user_is_limited(&self, user: &User) -> Result<bool> {
+    pub(super) async fn user_is_limited(&self, user: &User) -> Result<bool> {
         let limits = self.config.login_limits;
         let marks = self.store.recent_attempts_by_user(user.id, limits.attempts).await?;
         if self.limited(&marks) {

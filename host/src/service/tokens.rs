@@ -61,6 +61,19 @@ pub const ROUTE_NAMES: &[&str] = &[
     "roles/delete",
     "users/roles",
     "users/permissioncheck",
+    // Resource API (issue 5)
+    "users/index",
+    "users/show",
+    "users/store",
+    "users/replace",
+    "users/patch",
+    "users/destroy",
+    "users/search",
+    "users/set-password",
+    "api-tokens/list",
+    "api-tokens/create",
+    "api-tokens/revoke",
+    "autologin-tokens/list",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.

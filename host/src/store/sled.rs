@@ -1168,6 +1168,26 @@ fn apply_change(
             }
             put_user_role_ids(t, *user_id, &ids)?;
         }
+        Change::InsertUser(user) => {
+            if t.users.get(be(user.id))?.is_some() {
+                return abort(Error::Conflict { code: "user_exists", message: format!("User {} exists", user.id) });
+            }
+            let email_k = email_key(&user.email);
+            if t.users_by_email.get(email_k.as_bytes())?.is_some() {
+                return abort(Error::Conflict { code: "email_taken", message: "Email is already taken".into() });
+            }
+            let seq = b"seq/users";
+            let current = match t.system.get(seq)? {
+                Some(v) => id_of(&v).map_err(ConflictableTransactionError::Abort)?,
+                None => 0,
+            };
+            if user.id > current {
+                t.system.insert(seq, &be(user.id))?;
+            }
+            t.users.insert(&be(user.id), to_json(user.as_ref())?)?;
+            t.users_by_email.insert(email_k.as_bytes(), &be(user.id))?;
+            t.users_by_uuid.insert(user.uuid.as_bytes(), &be(user.id))?;
+        }
     }
     Ok(())
 }

@@ -191,3 +191,24 @@ fn cli_role_add_prints_the_id_and_assign_prints_the_users_role_ids() {
     let body = s.get(ROLES, Some(&token));
     assert_eq!(body.expect(200)["roles"][0]["permissions"], json!(["roles/list", "groups/list"]));
 }
+
+#[test]
+fn users_created_or_replaced_with_roles_get_them_and_unknown_roles_write_nothing() {
+    let s = TestServer::start();
+    let editors = create_role(&s, "Editors", &["users/index"]);
+    let body = json!({"email": "ed@example.com", "password": "secret123", "password_confirmation": "secret123",
+                      "role": "admin", "roles": [editors]});
+    let id = s.post_json("/api/users", body, Some(&s.api_token)).expect(201)["id"].as_i64().expect("id");
+    let roles = s.get(&format!("/api/users/{id}/roles"), Some(&s.api_token));
+    assert_eq!(roles.expect(200)["roles"][0]["name"], "Editors");
+
+    let unknown = json!({"email": "nope@example.com", "password": "secret123", "password_confirmation": "secret123",
+                         "roles": [999]});
+    s.post_json("/api/users", unknown, Some(&s.api_token)).expect_fields(422, json!({"code": "unknown_role"}));
+    s.get("/api/users/by-email/nope@example.com", Some(&s.api_token)).expect(404);
+
+    let replaced = put(&s, &format!("/api/users/{id}"), json!({"email": "ed@example.com", "roles": []}), &s.api_token);
+    replaced.expect(200);
+    let roles = s.get(&format!("/api/users/{id}/roles"), Some(&s.api_token));
+    assert_eq!(roles.expect(200)["roles"], json!([]));
+}
