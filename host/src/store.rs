@@ -130,6 +130,8 @@ pub enum Change {
     DeleteAutologinTokensOf {
         user_id: UserId,
     },
+    /// Revoke one autologin token; absent ones are skipped.
+    DeleteAutologinToken(TokenDigest),
     InsertConnectedAccount {
         user_id: UserId,
         kind: String,

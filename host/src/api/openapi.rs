@@ -628,6 +628,17 @@ const RESOURCE_ROUTES: &[ResourceRoute] = &[
         success: (200, "AutologinTokenList"),
         errors: &[400, 404],
     },
+    ResourceRoute {
+        method: "delete",
+        path: "/api/users/{id}/autologin-tokens/{token_id}",
+        name: "autologin-tokens/revoke",
+        summary: "Revoke one of a user's autologin tokens",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "IdOk"),
+        errors: &[400, 404],
+    },
     // Groups
     ResourceRoute {
         method: "get",

@@ -24,6 +24,7 @@ pub fn router() -> Router<App> {
         .route("/api/api-tokens", get(list).post(create))
         .route("/api/api-tokens/{id}", delete(revoke))
         .route("/api/users/{id}/autologin-tokens", get(autologin_list))
+        .route("/api/users/{id}/autologin-tokens/{token_id}", delete(autologin_revoke))
 }
 
 fn token_json(app: &App, t: &ApiToken) -> Value {
@@ -128,6 +129,30 @@ async fn autologin_list(State(app): State<App>, headers: HeaderMap, Path(id): Pa
                 .collect();
             json(StatusCode::OK, &json!({"data": data}))
         }
+        Err(e) => from_error(e),
+    }
+}
+
+async fn autologin_revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((id, token_id)): Path<(String, String)>,
+) -> Response {
+    if let Err(refused) = require_api_token(&app, &headers, "autologin-tokens/revoke").await {
+        return refused;
+    }
+    let ids = rest::user_id(&id).and_then(|id| {
+        token_id.parse::<u64>().map(|t| (id, t)).map_err(|_| rest::invalid("the token id is a positive integer"))
+    });
+    let (id, token_id) = match ids {
+        Ok(ids) => ids,
+        Err(e) => return from_error(e),
+    };
+    if let Err(e) = app.services.live_user(id).await {
+        return from_error(e);
+    }
+    match app.services.revoke_autologin_token(id, token_id).await {
+        Ok(t) => json(StatusCode::OK, &json!({"status": "ok", "id": t.id, "user_id": t.user_id})),
         Err(e) => from_error(e),
     }
 }

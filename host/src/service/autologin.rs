@@ -11,7 +11,7 @@ use crate::domain::{
     error::AuthReason,
     now,
     secret::{TokenDigest, looks_like_token, new_token},
-    token::ClientInfo,
+    token::{AutologinToken, ClientInfo},
     user::{Role, User, UserId},
 };
 use crate::store::{Batch, Change};
@@ -83,6 +83,21 @@ impl Services {
             }]))
             .await?;
         Ok(IssuedAutologin { token: token.plain, user, valid_from, valid_to, max_count })
+    }
+}
+
+impl Services {
+    /// Revoke one of the user's autologin tokens by its id.
+    pub async fn revoke_autologin_token(&self, user_id: UserId, token_id: u64) -> Result<AutologinToken> {
+        let token = self
+            .store
+            .autologin_tokens_of_user(user_id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == token_id)
+            .ok_or_else(|| Error::NotFound(format!("Autologin token {token_id} not found")))?;
+        self.store.apply(Batch(vec![Change::DeleteAutologinToken(token.digest)])).await?;
+        Ok(token)
     }
 }
 

@@ -74,6 +74,7 @@ pub const ROUTE_NAMES: &[&str] = &[
     "api-tokens/create",
     "api-tokens/revoke",
     "autologin-tokens/list",
+    "autologin-tokens/revoke",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.

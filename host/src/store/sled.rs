@@ -987,6 +987,12 @@ fn apply_change(
             token.used_count += 1;
             t.autologin_tokens.insert(&digest.0, to_json(&token)?)?;
         }
+        Change::DeleteAutologinToken(digest) => {
+            if let Some(raw) = t.autologin_tokens.remove(&digest.0)? {
+                let token: AutologinToken = tx_from_json(&raw)?;
+                t.autologin_by_user.remove(concat(&[&be(token.user_id), &be(token.id)]))?;
+            }
+        }
         Change::DeleteAutologinTokensOf { user_id } => {
             for token in pre.autologin.iter().filter(|a| a.user_id == *user_id) {
                 t.autologin_tokens.remove(&token.digest.0)?;

@@ -424,3 +424,25 @@ fn secure_admin_sign_in_lets_admins_in_only_through_google_with_secure_login_all
     server.user_info(&access).expect_fields(200, json!({"user": {"email": "boss@example.com"}}));
     server.login_resp("boss@example.com", "secret123").expect_fields(403, json!({"code": "sign_in_denied"}));
 }
+
+#[test]
+fn autologin_tokens_are_listed_and_revoked_as_resources() {
+    let server = TestServer::start();
+    let (id, _) = server.create_user("jane@example.com", "secret123");
+    let token = new_autologin(&server, json!({"email": "jane@example.com", "max_count": 3})).expect(200)["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let listed = server.get(&format!("/api/users/{id}/autologin-tokens"), Some(&server.api_token));
+    let entry = listed.expect(200)["data"][0].clone();
+    assert_eq!(entry["max_count"], 3);
+    assert!(entry.get("token").is_none(), "values are never listed: {entry}");
+    let token_id = entry["id"].as_i64().expect("id");
+
+    let path = format!("/api/users/{id}/autologin-tokens/{token_id}");
+    server.req("DELETE", &path).bearer(Some(&server.api_token)).send().expect_fields(200, json!({"id": token_id}));
+    autologin_login(&server, &token).expect_fields(401, json!({"message": "Invalid token"}));
+    server.req("DELETE", &path).bearer(Some(&server.api_token)).send().expect(404);
+    let listed = server.get(&format!("/api/users/{id}/autologin-tokens"), Some(&server.api_token));
+    assert_eq!(listed.expect(200)["data"], json!([]));
+}
