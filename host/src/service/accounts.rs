@@ -394,14 +394,7 @@ impl Services {
                 return Err(Error::invalid("invalid_password", "password", "Password is too long"));
             }
             if self.passwords.verify(password, &user.password_hash).await? == super::passwords::Verified::No {
-                let new_hash = self.passwords.hash(password).await?;
-                batch.push(Change::InsertPasswordChange {
-                    user_id: user.id,
-                    kind: PasswordChangeKind::Change,
-                    from_hash: user.password_hash.clone(),
-                    to_hash: new_hash.clone(),
-                });
-                user.password_hash = new_hash;
+                self.stage_password_change(&mut user, password, PasswordChangeKind::Change, &mut batch).await?;
                 events.push(DomainEvent::UserChangePassword { user_id: user.id, notify: true });
             }
         }
@@ -411,6 +404,25 @@ impl Services {
         events.push(DomainEvent::UserUpdated { user_id: user.id });
         self.events.publish_all(events);
         Ok(user)
+    }
+
+    /// Hash a new password into `user` and add its password-change log entry to `batch`; the
+    /// caller writes the user in the same batch and publishes `UserChangePassword`.
+    pub(super) async fn stage_password_change(
+        &self,
+        user: &mut User,
+        password: &str,
+        kind: PasswordChangeKind,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let new_hash = self.passwords.hash(password).await?;
+        batch.push(Change::InsertPasswordChange {
+            user_id: user.id,
+            kind,
+            from_hash: std::mem::replace(&mut user.password_hash, new_hash.clone()),
+            to_hash: new_hash,
+        });
+        Ok(())
     }
 
     /// REMP's `confirmUser`: sets `confirmed_at` once; a confirmed user stays as it is.

@@ -334,14 +334,7 @@ impl Services {
             events.push(DomainEvent::UserMeta { user_id: user.id, key, value: tz });
         }
         if let Some(password) = &fields.password {
-            let new_hash = self.passwords.hash(password).await?;
-            batch.push(Change::InsertPasswordChange {
-                user_id: user.id,
-                kind: PasswordChangeKind::Force,
-                from_hash: user.password_hash.clone(),
-                to_hash: new_hash.clone(),
-            });
-            user.password_hash = new_hash;
+            self.stage_password_change(&mut user, password, PasswordChangeKind::Force, &mut batch).await?;
             events.push(DomainEvent::UserChangePassword { user_id: user.id, notify: false });
         }
         user.modified_at = now();
@@ -362,15 +355,8 @@ impl Services {
         notify: bool,
         revoke: Option<&[TokenDigest]>,
     ) -> Result<()> {
-        let new_hash = self.passwords.hash(password).await?;
         let mut batch = Batch::new();
-        batch.push(Change::InsertPasswordChange {
-            user_id: user.id,
-            kind,
-            from_hash: user.password_hash.clone(),
-            to_hash: new_hash.clone(),
-        });
-        user.password_hash = new_hash;
+        self.stage_password_change(&mut user, password, kind, &mut batch).await?;
         user.modified_at = now();
         batch.push(Change::PutUser(Box::new(user.clone())));
         if let Some(keep) = revoke {
