@@ -70,6 +70,7 @@ impl App {
 
 /// The whole HTTP surface.
 pub fn router(app: App) -> Router {
+    let max_body = app.settings.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { json(StatusCode::OK, &serde_json::json!({"status": "ok"})) }))
         .merge(remp::router())
@@ -89,6 +90,41 @@ pub fn router(app: App) -> Router {
             )
         })
         .with_state(app)
+        .layer(axum::middleware::map_response(json_client_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+}
+
+/// Longest extractor message kept in a JSON error body.
+const MAX_REJECTION_TEXT: usize = 512;
+
+/// Client errors raised by the framework before a handler runs (a body over the limit, a path
+/// that does not decode, a method a route does not take) come as plain text or empty; they
+/// leave as the same JSON error body as every other refusal.
+async fn json_client_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_input",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
+        _ => "client_error",
+    };
+    let text = axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT * 4).await.unwrap_or_default();
+    let mut message: String = String::from_utf8_lossy(&text).chars().take(MAX_REJECTION_TEXT).collect();
+    if message.trim().is_empty() {
+        message = status.canonical_reason().unwrap_or("Client error").to_owned();
+    }
+    json(status, &serde_json::json!({"status": "error", "code": code, "message": message}))
 }
 
 /// A JSON response with REMP's content type.

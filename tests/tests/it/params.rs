@@ -220,3 +220,19 @@ fn empty_string_counts_as_missing_for_required_params() {
                "errors": {"device_id": ["Field is required"]}}),
     );
 }
+
+#[test]
+fn framework_refusals_on_resource_routes_are_json_errors_too() {
+    let s = TestServer::start();
+    let huge = "x".repeat(1024 * 1024 + 10);
+    let too_large = s.post_json("/api/groups", serde_json::json!({"name": huge}), Some(&s.api_token));
+    too_large.expect_fields(413, serde_json::json!({"status": "error", "code": "payload_too_large"}));
+    assert!(too_large.content_type.as_deref().unwrap_or_default().starts_with("application/json"));
+
+    let wrong_method = s.req("POST", "/api/me").send();
+    wrong_method.expect_fields(405, serde_json::json!({"status": "error", "code": "method_not_allowed"}));
+
+    let bad_path = s.get("/api/users/%FF", Some(&s.api_token));
+    assert!(bad_path.status == 400 || bad_path.status == 404, "{}", bad_path.text);
+    assert_eq!(bad_path["status"], "error", "JSON body: {}", bad_path.text);
+}
