@@ -157,6 +157,21 @@ pub struct Address {
 }
 
 impl Address {
+    /// A new address of `kind` for the user, created now.
+    pub fn new(id: AddressId, user_id: UserId, kind: String, fields: AddressFields, at: Timestamp) -> Self {
+        Address {
+            id,
+            user_id,
+            kind,
+            is_default: false,
+            title: None,
+            fields,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }

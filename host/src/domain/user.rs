@@ -113,3 +113,16 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// Longest email stored (REMP's `users.email` is varchar(255)).
 pub const MAX_EMAIL_LEN: usize = 255;
+
+impl User {
+    /// Move the user to a new email, as REMP's `users/update` does: a public name that was the
+    /// old email follows, and the new address is not validated yet. Returns the event to publish.
+    pub fn change_email(&mut self, email: &str) -> super::event::DomainEvent {
+        if self.public_name == self.email {
+            self.public_name = email.to_owned();
+        }
+        let original_email = std::mem::replace(&mut self.email, email.to_owned());
+        self.email_validated_at = None;
+        super::event::DomainEvent::EmailChanged { user_id: self.id, original_email, new_email: email.to_owned() }
+    }
+}

@@ -371,16 +371,7 @@ impl Services {
                 return Err(invalid_email());
             }
             if email != user.email {
-                if user.public_name == user.email {
-                    user.public_name = email.to_owned();
-                }
-                events.push(DomainEvent::EmailChanged {
-                    user_id: user.id,
-                    original_email: user.email.clone(),
-                    new_email: email.to_owned(),
-                });
-                user.email = email.to_owned();
-                user.email_validated_at = None;
+                events.push(user.change_email(email));
             }
         }
         if let Some(ext_id) = change.ext_id.filter(|v| *v != 0) {

@@ -240,17 +240,7 @@ impl Services {
         let request_id = self.store.reserve_id(IdSequence::AddressChangeRequest).await?;
         let address_id = self.store.reserve_id(IdSequence::Address).await?;
         let at = now();
-        let address = Address {
-            id: address_id,
-            user_id: user.id,
-            kind: kind.kind.key.clone(),
-            is_default: false,
-            title: None,
-            fields: fields.clone(),
-            created_at: at,
-            updated_at: at,
-            deleted_at: None,
-        };
+        let address = Address::new(address_id, user.id, kind.kind.key.clone(), fields.clone(), at);
         let request = AddressChangeRequest {
             id: request_id,
             user_id: user.id,
@@ -355,17 +345,7 @@ impl Services {
             }
             None => {
                 let address_id = self.store.reserve_id(IdSequence::Address).await?;
-                let address = Address {
-                    id: address_id,
-                    user_id: request.user_id,
-                    kind: request.kind.clone(),
-                    is_default: false,
-                    title: None,
-                    fields: fields.clone(),
-                    created_at: at,
-                    updated_at: at,
-                    deleted_at: None,
-                };
+                let address = Address::new(address_id, request.user_id, request.kind.clone(), fields.clone(), at);
                 (address, DomainEvent::NewAddress { address_id, user_id: request.user_id, admin })
             }
         };

@@ -285,16 +285,8 @@ impl Services {
         let mut batch = Batch::new();
         if let Some(email) = fields.email.as_deref().filter(|e| *e != user.email) {
             self.require_valid_email(email).await?;
-            if user.public_name == user.email && fields.public_name.is_none() {
-                user.public_name = email.to_owned();
-            }
-            events.push(DomainEvent::EmailChanged {
-                user_id: user.id,
-                original_email: user.email.clone(),
-                new_email: email.to_owned(),
-            });
-            user.email = email.to_owned();
-            user.email_validated_at = None;
+            // A public name given in the same request is applied below and wins.
+            events.push(user.change_email(email));
         }
         if let Some(v) = fields.first_name {
             user.first_name = v.filter(|v| !v.is_empty());
