@@ -258,7 +258,7 @@ impl std::fmt::Debug for Opened {
 /// `load_plugins`, the plugins folder is loaded, and a broken plugin stops the start.
 pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened> {
     let lock = lock_data_folder(&config.data)?;
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data.join("sled"))?);
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_with(&config.data.join("sled"), config.commit)?);
     let plugins =
         Arc::new(PluginHost::new(config.plugins.clone(), Some(config.data.join("plugin-cache")), store.clone())?);
     if load_plugins {
@@ -403,7 +403,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     let mut out = Vec::new();
                     let mut scan = UserScan::default();
                     loop {
-                        let page = services.store.scan_users(&scan, 1000).await?;
+                        let page = services.store.scan_users(&scan, 0, 1000).await?;
                         let Some(last) = page.last() else { break };
                         scan.after = Some(last.id);
                         out.extend(page.into_iter().map(|u| u.email));

@@ -31,6 +31,9 @@ pub struct RawConfig {
     pub watch_plugins: Option<bool>,
     /// Storage backend; only `sled` (embedded) is available in this build.
     pub storage: Option<String>,
+    /// How writes become durable: `group` (default; concurrent writes share one flush) or
+    /// `each-write` (every write flushes alone; slower, kept for comparison).
+    pub commit: Option<String>,
     /// IANA zone dates are rendered in, e.g. `Europe/Bratislava`. Default `UTC`.
     pub timezone: Option<String>,
     /// Locale of users registered without one. Default `en_US`.
@@ -165,6 +168,7 @@ pub struct Config {
     pub data: PathBuf,
     pub plugins: PathBuf,
     pub watch_plugins: bool,
+    pub commit: crate::store::sled::CommitMode,
     pub api: ApiSettings,
     pub service: ServiceConfig,
     pub hash_cost: HashCost,
@@ -193,6 +197,7 @@ impl RawConfig {
             None | Some("sled") => {}
             Some(other) => bail!("storage '{other}' is not available in this build; use \"sled\""),
         }
+        let commit = self.commit.as_deref().map(str::parse).transpose()?.unwrap_or_default();
         let timezone_name = self.timezone.unwrap_or_else(|| "UTC".into());
         let timezone: chrono_tz::Tz = timezone_name.parse().map_err(|_| {
             anyhow::anyhow!("timezone '{timezone_name}' is not an IANA zone name (e.g. Europe/Bratislava)")
@@ -281,6 +286,7 @@ impl RawConfig {
             data,
             plugins,
             watch_plugins: self.watch_plugins.unwrap_or(true),
+            commit,
             api: ApiSettings {
                 timezone,
                 max_body_bytes,

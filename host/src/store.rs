@@ -21,7 +21,7 @@ use crate::domain::{
 use async_trait::async_trait;
 
 /// Version of the stored layout; a store written by another version is refused at open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A new access token, before the store gives it an id.
 #[derive(Debug, Clone)]
@@ -322,8 +322,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn user(&self, id: UserId) -> Result<Option<User>>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
-    /// Users in id order, filtered, at most `limit`.
-    async fn scan_users(&self, scan: &UserScan, limit: usize) -> Result<Vec<User>>;
+    /// At most `limit` users in id order that match `scan`, passing over the first `skip` matches (cheaply:
+    /// a page deep in the list does not read the users before it).
+    async fn scan_users(&self, scan: &UserScan, skip: usize, limit: usize) -> Result<Vec<User>>;
     /// How many users match the scan's filters (ignoring `after`).
     async fn count_users(&self, scan: &UserScan) -> Result<u64>;
 

@@ -531,9 +531,7 @@ impl Services {
             None => {
                 let total = self.store.count_users(&scan).await?;
                 let page_users = if (offset as u64) < total {
-                    let mut all = self.store.scan_users(&scan, offset + LIST_PAGE_SIZE).await?;
-                    all.drain(..offset.min(all.len()));
-                    all
+                    self.store.scan_users(&scan, offset, LIST_PAGE_SIZE).await?
                 } else {
                     Vec::new()
                 };

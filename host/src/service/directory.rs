@@ -309,7 +309,7 @@ impl Services {
             }
             None => {
                 let scan = UserScan { after: None, include_inactive: true, include_deleted: false };
-                self.store.scan_users(&scan, usize::MAX).await?
+                self.store.scan_users(&scan, 0, usize::MAX).await?
             }
         };
         let mut users: Vec<User> = candidates.into_iter().filter(|u| filter.matches(u)).collect();
@@ -353,8 +353,7 @@ impl Services {
         if query.after.is_none() && offset as u64 >= total {
             return Ok(DirectoryPage { users: Vec::new(), total, next: None });
         }
-        let mut users = self.store.scan_users(&scan, offset.saturating_add(query.per_page).saturating_add(1)).await?;
-        users.drain(..offset.min(users.len()));
+        let mut users = self.store.scan_users(&scan, offset, query.per_page.saturating_add(1)).await?;
         let more = users.len() > query.per_page;
         users.truncate(query.per_page);
         let next = if more { users.last().map(|u| u.id) } else { None };

@@ -6,6 +6,7 @@
 //! | `users` | id (u64 BE) | User JSON |
 //! | `users_by_email` | lowercased email | id |
 //! | `users_by_uuid` | uuid | id |
+//! | `user_counts` | id / 256 (u64 BE) | users of that id block by class (4 × u32 BE) |
 //! | `meta` | user id ++ key | MetaEntry JSON |
 //! | `meta_by_key` | len-prefixed key ++ len-prefixed value ++ user id | empty |
 //! | `access_tokens` | digest | AccessToken JSON |
@@ -35,8 +36,8 @@
 //! | `role_users` | role id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
-//! Every write runs in one sled transaction over all trees and is flushed before `apply`
-//! returns; concurrent flushes share one fsync, which is sled's group commit.
+//! Every write runs in one sled transaction over all trees and is durable before `apply`
+//! returns; concurrent writers share flushes (group commit, `commit.rs`).
 //!
 //! Deleting a group or role removes the memberships read just before the transaction. A
 //! membership added between that read and the commit cannot be added after it (adding checks
@@ -63,7 +64,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::path::Path;
 
 mod apply;
+mod commit;
 mod keys;
+
+pub use commit::CommitMode;
 
 use apply::*;
 use keys::*;
@@ -97,6 +101,7 @@ trees!(
     users,
     users_by_email,
     users_by_uuid,
+    user_counts,
     meta,
     meta_by_key,
     access_tokens,
@@ -135,9 +140,9 @@ trees!(
 
 /// The sled-backed store.
 pub struct SledStore {
-    db: sled::Db,
     all: Vec<sled::Tree>,
     t: Trees<sled::Tree>,
+    commit: commit::GroupCommit,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -147,9 +152,14 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Open (or create) the store in `dir`. Refuses a store of another schema version, and a
-    /// folder that sled cannot read, with a message that says so.
+    /// Open (or create) the store in `dir` with group commit. Refuses a store of another
+    /// schema version, and a folder that sled cannot read, with a message that says so.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_with(dir, CommitMode::Group)
+    }
+
+    /// [`SledStore::open`] with a chosen way of making writes durable.
+    pub fn open_with(dir: &Path, mode: CommitMode) -> anyhow::Result<Self> {
         use anyhow::Context;
         let db = sled::Config::new()
             .path(dir)
@@ -176,7 +186,10 @@ impl SledStore {
                 let version = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
                     .map_err(|_| anyhow::anyhow!("the schema version in {} is corrupt", dir.display()))?;
-                if version != SCHEMA_VERSION {
+                if version == 1 {
+                    migrate_to_user_counts(&t).context("cannot upgrade the store to schema version 2")?;
+                    db.flush()?;
+                } else if version != SCHEMA_VERSION {
                     anyhow::bail!(
                         "{} holds schema version {version}; this build reads version {SCHEMA_VERSION}",
                         dir.display()
@@ -184,11 +197,12 @@ impl SledStore {
                 }
             }
         }
-        Ok(SledStore { db, all, t })
+        let commit = commit::GroupCommit::start(db.clone(), mode).context("cannot start the group-commit thread")?;
+        Ok(SledStore { all, t, commit })
     }
 
     async fn durable(&self) -> Result<()> {
-        self.db.flush_async().await.map(|_| ()).map_err(Error::storage)
+        self.commit.durable().await
     }
 
     /// Run `f` in one transaction over every tree, then flush.
@@ -210,6 +224,34 @@ impl SledStore {
         }
     }
 
+    /// Users with ids in `ids` that match `scan`, in id order: the first `skip` passed over,
+    /// the rest added to `out` until it holds `limit`.
+    fn collect_users(
+        &self,
+        scan: &UserScan,
+        ids: std::ops::Range<u64>,
+        skip: &mut u64,
+        limit: usize,
+        out: &mut Vec<User>,
+    ) -> Result<()> {
+        for item in self.t.users.range(be(ids.start)..be(ids.end)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, raw) = item.map_err(Error::storage)?;
+            let user: User = from_json(&raw)?;
+            if !matches_scan(&user, scan) {
+                continue;
+            }
+            if *skip > 0 {
+                *skip -= 1;
+            } else {
+                out.push(user);
+            }
+        }
+        Ok(())
+    }
+
     /// Records pointed to by digests in an index, in index order.
     fn tokens_by_index(&self, index: &sled::Tree, prefix: &[u8]) -> Result<Vec<AccessToken>> {
         let mut out = Vec::new();
@@ -221,6 +263,23 @@ impl SledStore {
         }
         Ok(out)
     }
+}
+
+/// Schema 1 to 2: count the stored users per id block (`user_counts`), then mark the store as
+/// version 2. Safe to repeat if interrupted: the counts are rebuilt from scratch.
+fn migrate_to_user_counts(t: &Trees<sled::Tree>) -> anyhow::Result<()> {
+    let mut blocks = std::collections::BTreeMap::<u64, BlockCounts>::new();
+    for item in t.users.iter() {
+        let (_, raw) = item?;
+        let user: User = from_json(&raw)?;
+        blocks.entry(user.id / COUNT_BLOCK).or_default()[user_class(&user)] += 1;
+    }
+    t.user_counts.clear()?;
+    for (block, counts) in blocks {
+        t.user_counts.insert(be(block), &counts_bytes(&counts))?;
+    }
+    t.system.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+    Ok(())
 }
 
 /// Keys the transaction must delete that only a range scan can find; sled transactions cannot
@@ -251,6 +310,7 @@ impl Store for SledStore {
             }
             let id = next_id(&t.system, "users")?;
             let user = new.clone().into_user(id, uuid.clone(), now());
+            count_user(t, None, &user)?;
             t.users.insert(&be(id), to_json(&user)?)?;
             t.users_by_email.insert(email_k.as_bytes(), &be(id))?;
             t.users_by_uuid.insert(user.uuid.as_bytes(), &be(id))?;
@@ -314,29 +374,38 @@ impl Store for SledStore {
         }
     }
 
-    async fn scan_users(&self, scan: &UserScan, limit: usize) -> Result<Vec<User>> {
-        let start = scan.after.map(|a| be(a + 1)).unwrap_or([0; 8]);
+    async fn scan_users(&self, scan: &UserScan, skip: usize, limit: usize) -> Result<Vec<User>> {
+        let mut from = scan.after.map_or(0, |a| a.saturating_add(1));
+        let mut skip = skip as u64;
         let mut out = Vec::new();
-        for item in self.t.users.range(start..) {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, raw) = item.map_err(Error::storage)?;
-            let user: User = from_json(&raw)?;
-            if matches_scan(&user, scan) {
-                out.push(user);
+        if skip > 0 {
+            // The rest of `from`'s block one by one, then whole blocks by their counts.
+            let next_block = from.div_ceil(COUNT_BLOCK);
+            self.collect_users(scan, from..next_block.saturating_mul(COUNT_BLOCK), &mut skip, limit, &mut out)?;
+            from = next_block.saturating_mul(COUNT_BLOCK);
+            for item in self.t.user_counts.range(be(next_block)..) {
+                if skip == 0 {
+                    break;
+                }
+                let (key, counts) = item.map_err(Error::storage)?;
+                let (block, n) = (id_of(&key)?, matching(&counts_of(&counts)?, scan));
+                if n > skip {
+                    from = block.saturating_mul(COUNT_BLOCK);
+                    break;
+                }
+                skip -= n;
+                from = block.saturating_add(1).saturating_mul(COUNT_BLOCK);
             }
         }
+        self.collect_users(scan, from..u64::MAX, &mut skip, limit, &mut out)?;
         Ok(out)
     }
 
     async fn count_users(&self, scan: &UserScan) -> Result<u64> {
         let mut n = 0;
-        for item in self.t.users.iter() {
-            let (_, raw) = item.map_err(Error::storage)?;
-            if matches_scan(&from_json::<User>(&raw)?, scan) {
-                n += 1;
-            }
+        for item in self.t.user_counts.iter() {
+            let (_, counts) = item.map_err(Error::storage)?;
+            n += matching(&counts_of(&counts)?, scan);
         }
         Ok(n)
     }
@@ -770,13 +839,70 @@ mod tests {
         store.apply(Batch(vec![insert("EDITORS")])).await.unwrap();
     }
 
+    /// 700 users over three count blocks, some disabled, some deleted.
+    async fn mixed_users(store: &SledStore) -> Vec<User> {
+        let mut all = Vec::new();
+        for i in 0..700 {
+            let (mut user, _) = store.create_user(new_user(&format!("u{i}@example.com")), vec![], None).await.unwrap();
+            if i % 7 == 3 || i % 11 == 5 {
+                user.active = i % 7 != 3;
+                user.deleted_at = (i % 11 == 5).then(now);
+                store.apply(Batch(vec![Change::PutUser(Box::new(user.clone()))])).await.unwrap();
+            }
+            all.push(user);
+        }
+        all
+    }
+
+    async fn check_scans(store: &SledStore, all: &[User]) {
+        for (include_inactive, include_deleted) in [(false, false), (true, false), (true, true), (false, true)] {
+            let scan = UserScan { after: None, include_inactive, include_deleted };
+            let expected: Vec<u64> = all.iter().filter(|u| matches_scan(u, &scan)).map(|u| u.id).collect();
+            assert_eq!(store.count_users(&scan).await.unwrap(), expected.len() as u64);
+            for skip in [0, 1, 200, 255, 256, 300, 511, 600, expected.len() - 1, expected.len(), 5000] {
+                let got: Vec<u64> = store.scan_users(&scan, skip, 50).await.unwrap().iter().map(|u| u.id).collect();
+                let want: Vec<u64> = expected.iter().copied().skip(skip).take(50).collect();
+                assert_eq!(got, want, "skip {skip} in {scan:?}");
+            }
+            for after in [1, 100, 255, 256, 257, 650] {
+                let scan = UserScan { after: Some(after), ..scan };
+                let want: Vec<u64> = expected.iter().copied().filter(|id| *id > after).skip(260).take(20).collect();
+                let got: Vec<u64> = store.scan_users(&scan, 260, 20).await.unwrap().iter().map(|u| u.id).collect();
+                assert_eq!(got, want, "after {after} skip 260 in {scan:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_and_deep_pages_follow_every_change_of_a_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let all = mixed_users(&store).await;
+        check_scans(&store, &all).await;
+    }
+
+    #[tokio::test]
+    async fn a_version_1_store_gets_its_user_counts_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = {
+            let store = SledStore::open(dir.path()).unwrap();
+            let all = mixed_users(&store).await;
+            store.t.user_counts.clear().unwrap();
+            store.t.system.insert("schema_version", &1u32.to_be_bytes()).unwrap();
+            store.flush().await.unwrap();
+            all
+        };
+        let store = SledStore::open(dir.path()).unwrap();
+        check_scans(&store, &all).await;
+    }
+
     #[tokio::test]
     async fn refuses_a_store_of_another_schema_version() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
             store.t.system.insert("schema_version", &99u32.to_be_bytes()).unwrap();
-            store.db.flush().unwrap();
+            store.flush().await.unwrap();
         }
         let err = SledStore::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");

@@ -131,6 +131,7 @@ pub(super) fn apply_change(
                 t.users_by_email.remove(old_k.as_bytes())?;
                 t.users_by_email.insert(new_k.as_bytes(), &be(user.id))?;
             }
+            count_user(t, Some(&old), user)?;
             t.users.insert(&be(user.id), to_json(user.as_ref())?)?;
         }
         Change::PutMeta { user_id, key, value, is_public } => {
@@ -512,6 +513,7 @@ pub(super) fn apply_change(
             if user.id > current {
                 t.system.insert(seq, &be(user.id))?;
             }
+            count_user(t, None, user)?;
             t.users.insert(&be(user.id), to_json(user.as_ref())?)?;
             t.users_by_email.insert(email_k.as_bytes(), &be(user.id))?;
             t.users_by_uuid.insert(user.uuid.as_bytes(), &be(user.id))?;

@@ -104,3 +104,61 @@ pub(super) fn next_id(system: &TransactionalTree, kind: &str) -> TxResult<u64> {
     system.insert(key.as_bytes(), &be(next))?;
     Ok(next)
 }
+
+/// Users are counted per block of this many ids, by class, so that counting users and skipping
+/// to a page deep in a listing read one small entry per block instead of every user.
+pub(super) const COUNT_BLOCK: u64 = 256;
+
+/// A block's user counts, by [`user_class`].
+pub(super) type BlockCounts = [u32; 4];
+
+/// The class a user is counted in: deleted or not, active or not.
+pub(super) fn user_class(user: &User) -> usize {
+    usize::from(user.is_deleted()) * 2 + usize::from(!user.active)
+}
+
+/// How many of a block's users a scan takes.
+pub(super) fn matching(counts: &BlockCounts, scan: &UserScan) -> u64 {
+    (0..4)
+        .filter(|class| (scan.include_deleted || class / 2 == 0) && (scan.include_inactive || class % 2 == 0))
+        .map(|class| u64::from(counts[class]))
+        .sum()
+}
+
+pub(super) fn counts_of(bytes: &[u8]) -> Result<BlockCounts> {
+    if bytes.len() != 16 {
+        return Err(Error::Storage(anyhow::anyhow!("corrupt user counts of {} bytes", bytes.len())));
+    }
+    let mut counts = [0u32; 4];
+    for (i, chunk) in bytes.chunks_exact(4).enumerate() {
+        counts[i] = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Ok(counts)
+}
+
+pub(super) fn counts_bytes(counts: &BlockCounts) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, c) in counts.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&c.to_be_bytes());
+    }
+    out
+}
+
+/// Keep the block counts right when a user is stored: `old` is the stored version, if any.
+pub(super) fn count_user(t: &Trees<TransactionalTree>, old: Option<&User>, new: &User) -> TxResult<()> {
+    let (from, to) = (old.map(user_class), user_class(new));
+    if from == Some(to) {
+        return Ok(());
+    }
+    let key = be(new.id / COUNT_BLOCK);
+    let mut counts = match t.user_counts.get(key)? {
+        Some(v) => counts_of(&v).map_err(ConflictableTransactionError::Abort)?,
+        None => BlockCounts::default(),
+    };
+    if let Some(from) = from {
+        counts[from] = counts[from].saturating_sub(1);
+    }
+    counts[to] = counts[to].saturating_add(1);
+    t.user_counts.insert(&key, &counts_bytes(&counts))?;
+    Ok(())
+}
