@@ -1,5 +1,6 @@
-//! Password hashing with argon2id on a bounded pool off the async workers, so that cheap
-//! requests keep their latency while logins queue for the CPU.
+//! Password hashing with argon2id on its own pool of threads, off the async workers and at
+//! the lowest CPU priority, so that cheap requests keep their latency during a login storm:
+//! the kernel runs a request handler the moment it wakes, and hashing takes what is left.
 //!
 //! At most `workers` hashes run at once (one per core by default); at most `MAX_QUEUED`
 //! requests wait behind them, and the rest are refused at once with `Busy` rather than piling
@@ -55,17 +56,45 @@ pub enum Verified {
     YesRehash,
 }
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The bounded hashing pool.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: HashCost,
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
 }
 
 impl PasswordHasher {
+    /// Start `workers` hashing threads; they end when the last clone of the hasher is dropped.
     pub fn new(cost: HashCost, workers: usize) -> Self {
-        PasswordHasher { cost, slots: Arc::new(Semaphore::new(workers.max(1))), waiting: Arc::new(AtomicUsize::new(0)) }
+        let workers = workers.max(1);
+        // The semaphore admits at most `workers` jobs, so the channel never holds more.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(workers);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..workers {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+                lower_this_threads_priority();
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password-hashing thread");
+            }
+        }
+        PasswordHasher { cost, slots: Arc::new(Semaphore::new(workers)), waiting: Arc::new(AtomicUsize::new(0)), jobs }
     }
 
     /// Requests currently waiting for a hashing slot.
@@ -81,12 +110,13 @@ impl PasswordHasher {
         let permit = self.slots.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let permit = permit.map_err(|e| Error::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("password worker failed: {e}")))?
+            let _ = done.send(work());
+        });
+        self.jobs.send(job).map_err(|_| Error::Internal(anyhow::anyhow!("the password-hashing threads are gone")))?;
+        result.await.map_err(|_| Error::Internal(anyhow::anyhow!("a password-hashing thread failed")))?
     }
 
     /// Hash a password to a PHC string.
@@ -105,6 +135,17 @@ impl PasswordHasher {
         }
         let (password, stored, cost) = (password.to_owned(), stored.to_owned(), self.cost);
         self.run(move || verify_now(cost, &password, &stored)).await
+    }
+}
+
+/// Nice 19: a request handler that wakes up preempts hashing at once, while hashing still
+/// gets every cycle nobody else wants. Best effort; a refusal leaves the default priority.
+#[allow(unsafe_code)]
+fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    let refused = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) } != 0;
+    if refused {
+        tracing::warn!("cannot lower the priority of a password-hashing thread");
     }
 }
 
