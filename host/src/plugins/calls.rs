@@ -187,6 +187,9 @@ macro_rules! invoke {
             return Err(plugin.failure($function, concat!("does not implement ", stringify!($pre))));
         };
         plugin.admit($function)?;
+        // Waiting for a free instance slot is not the plugin's fault: outside its time limit.
+        let _slot =
+            plugin.slots.acquire().await.map_err(|_| plugin.failure($function, "the plugin host is closing"))?;
         let mut store = plugin.new_store();
         let result = tokio::time::timeout(plugin.timeout(), async {
             let $inst = pre.instantiate_async(&mut store).await?;

@@ -40,6 +40,8 @@ pub struct Plugin {
     pub(super) email_validator: Option<bindings::email_validator::EmailValidatorPre<PluginState>>,
     pub(super) event_listener: Option<bindings::event_listener::EventListenerPre<PluginState>>,
     pub(super) engine: Engine,
+    /// Instance slots of the engine's pool, shared by every plugin: a call holds one.
+    pub(super) slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -90,6 +92,7 @@ pub struct Loader {
     plain: Linker<PluginState>,
     with_http: Linker<PluginState>,
     store: Arc<dyn Store>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Which of our worlds a component implements, from its export names. A component exporting a
@@ -138,6 +141,7 @@ impl Loader {
             with_http: runtime::linker(&engine, true)?,
             engine,
             store,
+            slots: Arc::new(tokio::sync::Semaphore::new(runtime::CONCURRENT_INSTANCES as usize)),
         })
     }
 
@@ -193,6 +197,7 @@ impl Loader {
             kinds,
             stats: PluginStats::default(),
             engine: self.engine.clone(),
+            slots: self.slots.clone(),
         })
     }
 
