@@ -12,6 +12,8 @@ pub struct Run {
     pub p99_ms: f64,
     /// Responses that were not 2xx/3xx, and socket errors.
     pub errors: u64,
+    /// Responses received in all.
+    pub requests: u64,
 }
 
 /// A request wrk repeats.
@@ -21,11 +23,14 @@ pub struct Request {
     pub method: &'static str,
     pub body: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// When set, each request's body is this template with `{n}` replaced by a counter
+    /// (1, 2, ...), wrapped to `1..=wrap` when `wrap` is not zero.
+    pub body_template: Option<(String, u64)>,
 }
 
 impl Request {
     pub fn get(url: String) -> Self {
-        Request { url, method: "GET", body: None, headers: vec![] }
+        Request { url, method: "GET", body: None, headers: vec![], body_template: None }
     }
 
     pub fn form(url: String, body: String) -> Self {
@@ -34,7 +39,27 @@ impl Request {
             method: "POST",
             body: Some(body),
             headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
+            body_template: None,
         }
+    }
+
+    /// A JSON POST whose body is `template` with `{n}` replaced by a counter per request.
+    pub fn json_counted(url: String, template: &str) -> Self {
+        Request {
+            url,
+            method: "POST",
+            body: None,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body_template: Some((template.to_owned(), 0)),
+        }
+    }
+
+    /// A form POST whose body is `template` with `{n}` cycling through `1..=wrap`.
+    pub fn form_cycling(url: String, template: &str, wrap: u64) -> Self {
+        let mut r = Request::form(url, String::new());
+        r.body = None;
+        r.body_template = Some((template.to_owned(), wrap));
+        r
     }
 
     pub fn bearer(mut self, token: &str) -> Self {
@@ -49,6 +74,13 @@ impl Request {
         }
         for (k, v) in &self.headers {
             script.push_str(&format!("wrk.headers[{k:?}] = {v:?}\n"));
+        }
+        if let Some((template, wrap)) = &self.body_template {
+            let (before, after) = template.split_once("{n}").unwrap_or((template, ""));
+            let next = if *wrap > 0 { format!("(counter % {wrap}) + 1") } else { "counter + 1".into() };
+            script.push_str(&format!(
+                "counter = 0\nrequest = function()\n  local n = {next}\n  counter = counter + 1\n  return wrk.format(nil, nil, nil, {before:?} .. n .. {after:?})\nend\n"
+            ));
         }
         script
     }
@@ -97,6 +129,8 @@ pub fn parse(text: &str) -> anyhow::Result<Run> {
             run.p50_ms = millis(v).unwrap_or(f64::NAN);
         } else if let Some(v) = line.strip_prefix("99%") {
             run.p99_ms = millis(v).unwrap_or(f64::NAN);
+        } else if let Some((n, _)) = line.split_once(" requests in ") {
+            run.requests = n.trim().parse().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
             run.errors += v.trim().parse::<u64>().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("Socket errors:") {
@@ -122,5 +156,6 @@ mod tests {
         assert!((run.p50_ms - 0.18).abs() < 1e-9);
         assert!((run.p99_ms - 7.1).abs() < 1e-9);
         assert_eq!(run.errors, 3);
+        assert_eq!(run.requests, 480000);
     }
 }

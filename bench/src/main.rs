@@ -3,7 +3,9 @@
 //!
 //! `bench/run.sh` builds everything and calls `crm-users-bench run`; see `bench/README.md`.
 
+mod fixed_rate;
 mod load;
+mod million;
 mod servers;
 
 use anyhow::Context;
@@ -22,6 +24,10 @@ struct Settings {
     rounds: usize,
     crm_users: CrmUsers,
     plugins: PathBuf,
+    /// Users in the large data set.
+    million: u64,
+    /// Run only the scenarios whose name contains this.
+    only: Option<String>,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -43,16 +49,23 @@ fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
 }
 
-/// A user and a fresh access token on `server`.
-fn user_with_token(base: &str, api_token: &str, email: &str) -> anyhow::Result<String> {
-    let client = http();
-    client
+/// Register a user (password `secret123`) on `base`; returns its id.
+fn create_user(base: &str, api_token: &str, email: &str) -> anyhow::Result<u64> {
+    let created: Value = http()
         .post(format!("{base}/api/v1/users/create"))
         .bearer_auth(api_token)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("email={email}&password=secret123&disable_email_validation=1"))
         .send()?
-        .error_for_status()?;
+        .error_for_status()?
+        .json()?;
+    created["user"]["id"].as_u64().context("users/create gave no user id")
+}
+
+/// A user and a fresh access token on `server`.
+fn user_with_token(base: &str, api_token: &str, email: &str) -> anyhow::Result<String> {
+    let client = http();
+    create_user(base, api_token, email)?;
     let login: Value = client
         .post(format!("{base}/api/v1/users/login"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -76,6 +89,7 @@ fn interleaved(s: &Settings, connections: u32, a: &Request, b: &Request) -> anyh
             p50_ms: median(runs.iter().map(|r| r.p50_ms).collect()),
             p99_ms: median(runs.iter().map(|r| r.p99_ms).collect()),
             errors: runs.iter().map(|r| r.errors).sum(),
+            requests: runs.iter().map(|r| r.requests).sum(),
         }
     };
     Ok((pick(ra), pick(rb)))
@@ -250,22 +264,292 @@ fn plugin_calls(plugins: PathBuf) -> anyhow::Result<()> {
     })
 }
 
+/// Copy the built example plugin `name` into `folder/<as_name>`, renamed in its manifest.
+fn install_plugin(s: &Settings, name: &str, folder: &std::path::Path, as_name: &str) -> anyhow::Result<()> {
+    let into = folder.join(as_name);
+    std::fs::create_dir_all(&into)?;
+    let built = s.plugins.join(name);
+    for entry in std::fs::read_dir(&built).with_context(|| format!("{} (run bench/run.sh)", built.display()))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), into.join(entry.file_name()))?;
+    }
+    let manifest = into.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest)?;
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| if l.starts_with("name ") { format!("name = \"{as_name}\"") } else { l.to_owned() })
+        .collect();
+    std::fs::write(&manifest, text.join("\n") + "\n")?;
+    Ok(())
+}
+
+/// Open-loop latency of GET `url` at `rate` per second, from the load core.
+fn fixed_rate_latency(url: &str, token: &str, rate: u64, seconds: u64) -> anyhow::Result<Value> {
+    let out = std::process::Command::new("taskset")
+        .args(["-c", &LOAD_CORE.to_string()])
+        .arg(std::env::current_exe()?)
+        .args(["fixed-rate", url, token, &rate.to_string(), &seconds.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).with_context(|| format!("fixed-rate said: {text}"))
+}
+
+fn login_storm_latency(s: &Settings) -> anyhow::Result<Value> {
+    const RATE: u64 = 1000;
+    let (server, api) = s.crm_users.start(SERVER_CORE, "")?;
+    let token = user_with_token(&server.base, &api, "reader@example.com")?;
+    create_user(&server.base, &api, "storm@example.com")?;
+    let info = format!("{}/api/v1/user/info", server.base);
+    let login = Request::form(
+        format!("{}/api/v1/users/login", server.base),
+        "email=storm%40example.com&password=secret123".into(),
+    );
+    let (mut idle, mut storm, mut logins) = (Vec::new(), Vec::new(), Vec::new());
+    let mut errors = 0;
+    for _ in 0..s.rounds {
+        let quiet = fixed_rate_latency(&info, &token, RATE, s.seconds)?;
+        let seconds = s.seconds;
+        let storm_request = login.clone();
+        let storm_load = std::thread::spawn(move || wrk(&storm_request, LOAD_CORE, seconds + 2, 16));
+        std::thread::sleep(Duration::from_millis(700));
+        let busy = fixed_rate_latency(&info, &token, RATE, s.seconds)?;
+        let storm_run = storm_load.join().map_err(|_| anyhow::anyhow!("the login storm panicked"))??;
+        for r in [&quiet, &busy] {
+            errors += r["errors"].as_u64().unwrap_or(1);
+        }
+        idle.push(quiet["p99_ms"].as_f64().unwrap_or(f64::NAN));
+        storm.push(busy["p99_ms"].as_f64().unwrap_or(f64::NAN));
+        logins.push(storm_run.requests_per_sec);
+    }
+    let (idle, storm, logins) = (median(idle), median(storm), median(logins));
+    let ratio = storm / idle;
+    Ok(result(
+        "user/info p99 during a login storm vs idle (1000 req/s open loop; also < 2 ms)",
+        ratio,
+        "<= 2",
+        ratio <= 2.0 && storm < 2.0 && errors == 0,
+        json!({"idle_p99_ms": idle, "storm_p99_ms": storm, "storm_logins_per_sec": logins, "errors": errors}),
+    ))
+}
+
+fn sign_in_handler_overhead(s: &Settings) -> anyhow::Result<Value> {
+    let plugins = tempfile::tempdir()?;
+    install_plugin(s, "secure-admin-sign-in", plugins.path(), "secure-admin-sign-in")?;
+    let config = format!("plugins = {:?}\n", plugins.path().display().to_string());
+    let (with_handler, api_a) = s.crm_users.start(SERVER_CORE, &config)?;
+    let (without, api_b) = s.crm_users.start(SERVER_CORE, "")?;
+    create_user(&with_handler.base, &api_a, "login@example.com")?;
+    create_user(&without.base, &api_b, "login@example.com")?;
+    let body = "email=login%40example.com&password=secret123".to_owned();
+    let a = Request::form(format!("{}/api/v1/users/login", with_handler.base), body.clone());
+    let b = Request::form(format!("{}/api/v1/users/login", without.base), body);
+    let (ra, rb) = interleaved(s, 4, &a, &b)?;
+    let ratio = ra.requests_per_sec / rb.requests_per_sec;
+    Ok(result(
+        "sign-ins with one sign-in-handler plugin vs none",
+        ratio,
+        ">= 0.98",
+        ratio >= 0.98 && ra.errors == 0 && rb.errors == 0,
+        merge(run_detail("with_handler", &ra), run_detail("without", &rb)),
+    ))
+}
+
+/// `user-meta/upsert` with group commit vs one flush per write; then the group-commit server
+/// is killed with SIGKILL and restarted, and every acknowledged write must be there.
+fn durable_writes(s: &Settings) -> anyhow::Result<Value> {
+    let (group, api_g) = s.crm_users.start(SERVER_CORE, "commit = \"group\"\n")?;
+    let (each, api_e) = s.crm_users.start(SERVER_CORE, "commit = \"each-write\"\n")?;
+    let (id_g, id_e) =
+        (create_user(&group.base, &api_g, "w@example.com")?, create_user(&each.base, &api_e, "w@example.com")?);
+    let (mut rg, mut re) = (Vec::new(), Vec::new());
+    let mut acknowledged = 0;
+    let mut errors = 0;
+    for round in 0..s.rounds {
+        let upsert = |base: &str, api: &str, id: u64| {
+            let template = format!(r#"{{"user_id":{id},"key":"r{round}-{{n}}","value":"v","is_public":true}}"#);
+            Request::json_counted(format!("{base}/api/v1/user-meta/upsert"), &template).bearer(api)
+        };
+        let a = wrk(&upsert(&group.base, &api_g, id_g), LOAD_CORE, s.seconds, 64)?;
+        let b = wrk(&upsert(&each.base, &api_e, id_e), LOAD_CORE, s.seconds, 64)?;
+        acknowledged += a.requests - a.errors;
+        errors += a.errors + b.errors;
+        rg.push(a.requests_per_sec);
+        re.push(b.requests_per_sec);
+    }
+    let (g, e) = (median(rg), median(re));
+    // Crash the group-commit server and count what survived.
+    let dir = group.kill_hard()?.context("the server's folder")?;
+    let restarted = s.crm_users.serve(SERVER_CORE, &dir.path().join("data"), "", None)?;
+    let stored: Vec<Value> = http()
+        .get(format!("{}/api/v1/user-meta/list?user_id={id_g}", restarted.base))
+        .bearer_auth(&api_g)
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let stored = stored.len() as u64;
+    drop(restarted);
+    drop(dir);
+    let ratio = g / e;
+    Ok(result(
+        "durable user-meta/upsert: group commit vs a flush per write (64 connections)",
+        ratio,
+        ">= 5",
+        ratio >= 5.0 && errors == 0 && stored >= acknowledged,
+        json!({"group_commit_per_sec": g, "flush_per_write_per_sec": e, "errors": errors,
+               "acknowledged_before_sigkill": acknowledged, "stored_after_restart": stored}),
+    ))
+}
+
+/// Every scenario over one million users: lookups, listing pages, memory and disk, start-up.
+fn million_users(s: &Settings) -> anyhow::Result<Vec<Value>> {
+    let n = s.million;
+    let dir = tempfile::tempdir()?;
+    let (data, raw) = (dir.path().join("data"), dir.path().join("raw"));
+    eprintln!("  generating {n} users ...");
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("populate")
+        .args([&data, &raw])
+        .arg(n.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let populated: Value = serde_json::from_str(text.trim()).with_context(|| format!("populate said: {text}"))?;
+    let payload = populated["payload_bytes"].as_f64().context("payload")?;
+    let mut results = Vec::new();
+
+    let out = std::process::Command::new("taskset")
+        .args(["-c", &SERVER_CORE.to_string()])
+        .arg(std::env::current_exe()?)
+        .arg("lookups")
+        .args([&data, &raw])
+        .arg(n.to_string())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lookups: Value = serde_json::from_str(text.trim()).with_context(|| format!("lookups said: {text}"))?;
+    let raw_ns = lookups["raw_get_ns"].as_f64().unwrap_or(f64::NAN);
+    for (name, field) in [("lookup by email", "user_by_email_ns"), ("user-meta/key-users by value", "key_users_ns")] {
+        let ratio = lookups[field].as_f64().unwrap_or(f64::NAN) / raw_ns;
+        results.push(result(
+            &format!("{name} at {n} users vs a raw sled get (time per call, in process)"),
+            ratio,
+            "<= 2",
+            ratio <= 2.0,
+            json!({"ns_per_call": lookups[field], "raw_get_ns": raw_ns}),
+        ));
+    }
+
+    let api = s.crm_users.api_token(&data)?;
+    let server = s.crm_users.serve(SERVER_CORE, &data, "", None)?;
+    let pages = Request::form_cycling(
+        format!("{}/api/v1/users/list", server.base),
+        "user_ids=%5B%5D&page={n}",
+        (n / 1000).max(1),
+    )
+    .bearer(&api);
+    let run = wrk(&pages, LOAD_CORE, s.seconds * 2, 8)?;
+    results.push(result(
+        &format!("users/list pages of 1000 at {n} users, pages spread over the whole list (pages/s; goal 500)"),
+        run.requests_per_sec / 500.0,
+        ">= 1",
+        run.requests_per_sec >= 500.0 && run.errors == 0,
+        run_detail("pages", &run),
+    ));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))?;
+    let kib = |field: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (rss_mib, peak_mib) = (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0);
+    results.push(result(
+        &format!("resident memory at {n} users after paging through all of them (peak MiB / 512)"),
+        peak_mib / 512.0,
+        "<= 1",
+        peak_mib <= 512.0,
+        json!({"rss_mib": rss_mib, "peak_rss_mib": peak_mib}),
+    ));
+    drop(server);
+    let disk = folder_bytes(&data.join("sled"))? as f64;
+    results.push(result(
+        &format!("disk at {n} users vs the payload (records and meta as JSON)"),
+        disk / payload,
+        "<= 2.5",
+        disk / payload <= 2.5,
+        json!({"disk_bytes": disk, "payload_bytes": payload}),
+    ));
+
+    let plugins = dir.path().join("plugins");
+    for (name, copies) in [("disposable-email", 4), ("secure-admin-sign-in", 3), ("legacy-authenticator", 3)] {
+        for i in 0..copies {
+            install_plugin(s, name, &plugins, &format!("{name}-{i}"))?;
+        }
+    }
+    let config = format!("plugins = {:?}\nwatch_plugins = false\n", plugins.display().to_string());
+    let (mut cold, mut cached) = (Vec::new(), Vec::new());
+    for _ in 0..s.rounds {
+        let _ = std::fs::remove_dir_all(data.join("plugin-cache"));
+        cold.push(s.crm_users.serve(SERVER_CORE, &data, &config, None)?.ready_after.as_secs_f64() * 1000.0);
+        cached.push(s.crm_users.serve(SERVER_CORE, &data, &config, None)?.ready_after.as_secs_f64() * 1000.0);
+    }
+    let (cold, cached) = (median(cold), median(cached));
+    results.push(result(
+        &format!("start-up with 10 plugins (compiled, cached) and {n} users (ready ms / 250)"),
+        cached / 250.0,
+        "<= 1",
+        cached < 250.0,
+        json!({"ready_ms": cached}),
+    ));
+    results.push(result(
+        "start-up: plugins compiled cold vs loaded from the cache",
+        cold / cached,
+        ">= 20",
+        cold / cached >= 20.0,
+        json!({"cold_ms": cold, "cached_ms": cached}),
+    ));
+    Ok(results)
+}
+
+fn folder_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { folder_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
 /// A scenario: measures, and returns its line of the report.
 type Scenario = fn(&Settings) -> anyhow::Result<Value>;
 
 fn run(s: Settings) -> anyhow::Result<()> {
-    let scenarios: [(&str, Scenario); 4] = [
+    let scenarios: [(&str, Scenario); 7] = [
         ("user/info", user_info_vs_hyper),
         ("logins", logins_vs_argon2),
+        ("login storm", login_storm_latency),
+        ("sign-in handler", sign_in_handler_overhead),
         ("validate-email", validate_email_plugin_vs_builtin),
         ("plugin calls", plugin_call_latency),
+        ("durable writes", durable_writes),
     ];
     let mut results = Vec::new();
     for (name, scenario) in scenarios {
+        if !s.only.as_ref().is_none_or(|only| name.contains(only.as_str())) {
+            continue;
+        }
         eprintln!("running {name} ...");
         match scenario(&s) {
             Ok(r) => results.push(r),
             Err(e) => results.push(json!({"scenario": name, "error": format!("{e:#}"), "met": false})),
+        }
+    }
+    if s.only.as_ref().is_none_or(|only| "million users".contains(only.as_str())) {
+        eprintln!("running million users ...");
+        match million_users(&s) {
+            Ok(r) => results.extend(r),
+            Err(e) => results.push(json!({"scenario": "million users", "error": format!("{e:#}"), "met": false})),
         }
     }
     println!("{:<80} {:>8} {:>8} {:>5}", "scenario", "ratio", "goal", "met");
@@ -300,6 +584,15 @@ fn main() -> anyhow::Result<()> {
         Some("baseline") => servers::run_baseline(),
         Some("argon2-rate") => argon2_rate(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5)),
         Some("plugin-calls") => plugin_calls(PathBuf::from(args.get(1).context("plugins folder")?)),
+        Some("fixed-rate") => {
+            let arg = |i: usize| args.get(i).cloned().context("fixed-rate URL TOKEN RATE SECONDS");
+            fixed_rate::run(&arg(1)?, &arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?)
+        }
+        Some("populate" | "lookups") => {
+            let arg = |i: usize| args.get(i).cloned().context("populate|lookups DATA RAW USERS");
+            let (data, raw, n) = (PathBuf::from(arg(1)?), PathBuf::from(arg(2)?), arg(3)?.parse()?);
+            if args[0] == "populate" { million::populate(&data, &raw, n) } else { million::lookups(&data, &raw, n) }
+        }
         Some("run") => {
             let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
             let quick = args.iter().any(|a| a == "--quick");
@@ -308,11 +601,17 @@ fn main() -> anyhow::Result<()> {
                 rounds: if quick { 1 } else { 3 },
                 crm_users: CrmUsers { binary: PathBuf::from(value("--crm-users").context("--crm-users BINARY")?) },
                 plugins: PathBuf::from(value("--plugins").context("--plugins DIR")?),
+                million: value("--users").map(|v| v.parse()).transpose()?.unwrap_or(if quick {
+                    100_000
+                } else {
+                    1_000_000
+                }),
+                only: value("--only"),
             })
         }
         _ => {
             eprintln!(
-                "usage: crm-users-bench run --crm-users BINARY --plugins DIR [--quick]  (bench/run.sh does it all)"
+                "usage: crm-users-bench run --crm-users BINARY --plugins DIR [--quick] [--users N] [--only NAME]  (bench/run.sh does it all)"
             );
             std::process::exit(2)
         }

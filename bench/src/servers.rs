@@ -5,18 +5,36 @@ use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A running server process, stopped on drop.
 pub struct Server {
     child: Child,
     pub base: String,
+    /// How long the process took from spawn to its `listening on` line.
+    pub ready_after: Duration,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kill the process with SIGKILL (no chance to flush anything) and hand back its folder.
+    pub fn kill_hard(mut self) -> anyhow::Result<Option<tempfile::TempDir>> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(self._dir.take())
     }
 }
 
@@ -45,19 +63,38 @@ impl CrmUsers {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// An API token for every route, created with the CLI in `data`.
+    pub fn api_token(&self, data: &Path) -> anyhow::Result<String> {
+        let token = self.cli(data, &["api-token", "create", "--name", "bench", "--allow", "*"])?;
+        Ok(token.lines().last().unwrap_or_default().trim().to_owned())
+    }
+
     /// A fresh server on `core` with `config` (TOML); returns it and an all-routes API token.
     pub fn start(&self, core: usize, config: &str) -> anyhow::Result<(Server, String)> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
-        let token = self.cli(&data, &["api-token", "create", "--name", "bench", "--allow", "*"])?;
-        let token = token.lines().last().unwrap_or_default().trim().to_owned();
-        let config_path = dir.path().join("config.toml");
+        let token = self.api_token(&data)?;
+        let server = self.serve(core, &data, config, Some(dir))?;
+        Ok((server, token))
+    }
+
+    /// A server on `core` over the data folder `data`, with `config` (TOML); `dir` (if any)
+    /// is removed when the server is dropped.
+    pub fn serve(
+        &self,
+        core: usize,
+        data: &Path,
+        config: &str,
+        dir: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Server> {
+        let config_path = data.with_extension("toml");
         std::fs::write(&config_path, config)?;
+        let started = Instant::now();
         let mut child = Command::new("taskset")
             .args(["-c", &core.to_string()])
             .arg(&self.binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
+            .arg(data)
             .arg("--config")
             .arg(&config_path)
             .env("CRM_USERS_LOG", "warn")
@@ -65,7 +102,7 @@ impl CrmUsers {
             .stderr(Stdio::null())
             .spawn()?;
         let base = listening(&mut child)?;
-        Ok((Server { child, base, _dir: Some(dir) }, token))
+        Ok(Server { child, base, ready_after: started.elapsed(), _dir: dir })
     }
 }
 
@@ -79,7 +116,7 @@ pub fn start_baseline(core: usize) -> anyhow::Result<Server> {
         .stdout(Stdio::piped())
         .spawn()?;
     let base = listening(&mut child)?;
-    Ok(Server { child, base, _dir: None })
+    Ok(Server { child, base, ready_after: Duration::ZERO, _dir: None })
 }
 
 /// A fixed body the size and shape of a `user/info` answer.
