@@ -269,6 +269,8 @@ impl Services {
                 .await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Account is disabled."));
         }
+        // The rehash (bcrypt imported from REMP, or weaker argon2 parameters) is only staged
+        // on the record: the sign-in writes it with the new token, in one batch.
         let user = if verified == Verified::YesRehash { self.rehash(user, password).await? } else { user };
         let status = if source.starts_with("ap") { LoginStatus::ApiOk } else { LoginStatus::Ok };
         self.record_login_attempt(&attempt, Some(&user), status, None).await?;
@@ -277,7 +279,6 @@ impl Services {
 
     async fn rehash(&self, mut user: User, password: &str) -> Result<User> {
         user.password_hash = self.passwords.hash(password).await?;
-        self.store.apply(Batch(vec![Change::PutUser(Box::new(user.clone()))])).await?;
         Ok(user)
     }
 

@@ -35,6 +35,8 @@
 //! | `role_users` | role id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
+//! Imported records (`import.rs`) keep their ids and move `seq/<kind>` past them.
+//!
 //! Every write runs in one sled transaction over all trees and is flushed before `apply`
 //! returns; concurrent flushes share one fsync, which is sled's group commit.
 //!
@@ -63,6 +65,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::path::Path;
 
 mod apply;
+mod import;
 mod keys;
 
 use apply::*;
