@@ -186,9 +186,10 @@ fn address_fields(ctx: &Context, r: &Record, prefix: &str) -> Mapped<AddressFiel
 /// keeps the uuid an earlier import gave, or makes one.
 pub fn user(ctx: &Context, r: &Record) -> Mapped<User> {
     let tz = ctx.tz;
-    let email = r.req_text("email")?.trim().to_owned();
+    let raw = r.req_text("email")?;
+    let email = raw.trim().to_owned();
     if email.is_empty() || email.len() > MAX_EMAIL_LEN {
-        return Err(format!("email {email:?} is empty or longer than {MAX_EMAIL_LEN} bytes"));
+        return Err(format!("email {raw:?} is empty or longer than {MAX_EMAIL_LEN} bytes"));
     }
     let role = match r.text("role")?.as_deref() {
         None | Some("user") => Role::User,

@@ -58,7 +58,7 @@ pub(super) fn import(t: &Trees<TransactionalTree>, record: &Imported) -> TxResul
             if let Some(other) = t.device_by_id.get(be(device.id))?
                 && other.as_ref() != device.digest.0
             {
-                t.device_tokens.remove(other)?;
+                return Err(taken("device_token_exists", format!("device token {} here is another token", device.id)));
             }
             if let Some(old) = t.device_tokens.get(device.digest.0)? {
                 let old: DeviceToken = tx_from_json(&old)?;
@@ -120,7 +120,7 @@ pub(super) fn import(t: &Trees<TransactionalTree>, record: &Imported) -> TxResul
             if let Some(other) = t.api_tokens_by_id.get(be(token.id))?
                 && other.as_ref() != token.digest.0
             {
-                t.api_tokens.remove(other)?;
+                return Err(taken("api_token_exists", format!("API token {} here is another token", token.id)));
             }
             if let Some(old) = t.api_tokens.get(token.digest.0)? {
                 let old: ApiToken = tx_from_json(&old)?;
