@@ -34,6 +34,13 @@ fn imported_server() -> (TestServer, String) {
     let url = remp_database();
     let mut report = String::new();
     let server = TestServer::start_after(|data| report = import(data, &url, &[]));
+    // Like every data command, the import keeps out of a folder a running server holds.
+    let out = server.cli(&["import", "remp", "--mysql-url", &url]);
+    assert!(
+        !out.status.success() && combined(&out).contains("in use by a running crm-users server"),
+        "{}",
+        combined(&out)
+    );
     (server, report)
 }
 
