@@ -22,6 +22,8 @@ pub struct TableReport {
     pub imported: u64,
     /// `(row, reason)`: rows not taken, e.g. `("id=7", "email is empty")`.
     pub skipped: Vec<(String, String)>,
+    /// Records an earlier import stored that are gone from the source (a token since revoked).
+    pub removed: u64,
     /// Why the whole table was left out (missing in the source), if it was.
     pub absent: Option<String>,
 }
@@ -42,13 +44,19 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let verb = if self.dry_run { "would import" } else { "imported" };
-        out.push_str(&format!("{:<26} {:>9} {:>12} {:>9}\n", "table", "read", verb, "skipped"));
+        let removed = if self.dry_run { "would remove" } else { "removed" };
+        out.push_str(&format!("{:<26} {:>9} {:>12} {:>9} {:>12}\n", "table", "read", verb, "skipped", removed));
         for t in &self.tables {
             match &t.absent {
                 Some(why) => out.push_str(&format!("{:<26} {why}\n", t.table)),
-                None => {
-                    out.push_str(&format!("{:<26} {:>9} {:>12} {:>9}\n", t.table, t.read, t.imported, t.skipped.len()))
-                }
+                None => out.push_str(&format!(
+                    "{:<26} {:>9} {:>12} {:>9} {:>12}\n",
+                    t.table,
+                    t.read,
+                    t.imported,
+                    t.skipped.len(),
+                    t.removed
+                )),
             }
         }
         if self.skipped() > 0 {
@@ -67,6 +75,28 @@ impl Report {
         }
         out
     }
+}
+
+/// Delete records an earlier import stored that the source no longer has, in batches, and
+/// count them on `table`'s report.
+pub async fn remove_stale(
+    store: &dyn Store,
+    dry_run: bool,
+    table: &mut TableReport,
+    changes: Vec<Change>,
+) -> crate::domain::Result<()> {
+    if table.absent.is_some() {
+        // A table missing from the source says nothing about what was removed from it.
+        return Ok(());
+    }
+    table.removed += changes.len() as u64;
+    if dry_run {
+        return Ok(());
+    }
+    for chunk in changes.chunks(BATCH_ROWS) {
+        store.apply(Batch(chunk.to_vec())).await?;
+    }
+    Ok(())
 }
 
 /// Stores records in batches. In a dry run nothing is written and every mapped record counts

@@ -5,14 +5,18 @@
 //! on the next sign-in. Row mapping is in `map.rs`; this file talks to MySQL and decides the
 //! order, since later tables refer to rows of earlier ones.
 //!
+//! Importing again updates every record in place and removes, for each imported user, the
+//! meta entries, group memberships, access tokens and autologin tokens REMP no longer has, so
+//! a token revoked in REMP between two runs stops working here too.
+//!
 //! Not imported: the admin ACL (`admin_*`), other modules' tables, `addresses_meta`,
 //! `user_stats`, `user_actions_log`, and the password-reset and email-confirmation tokens.
 
 pub mod map;
 
-use super::{Report, TableReport, Writer};
-use crate::domain::address::country_by_iso;
-use crate::store::{Imported, Store};
+use super::{Report, TableReport, Writer, remove_stale};
+use crate::domain::{address::country_by_iso, secret::TokenDigest};
+use crate::store::{Change, Imported, Store};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use map::{Context, Mapped, Record};
@@ -144,6 +148,15 @@ impl Source {
     }
 }
 
+/// The report of the table read last.
+fn last(report: &mut Report) -> &mut TableReport {
+    if report.tables.is_empty() {
+        report.tables.push(TableReport::default());
+    }
+    let at = report.tables.len() - 1;
+    &mut report.tables[at]
+}
+
 fn not_imported(what: &str, id: u64) -> String {
     format!("{what} {id} was not imported")
 }
@@ -217,12 +230,24 @@ pub async fn import(store: &dyn Store, opts: &Options) -> anyhow::Result<Report>
         .await?;
     let user_known = |id: u64| if users.contains(&id) { Ok(()) } else { Err(not_imported("user", id)) };
 
+    // What REMP holds per user, so that a re-import also removes what REMP removed since.
+    let mut meta_keys: HashMap<u64, HashSet<String>> = HashMap::new();
     src.table("user_meta", Some("id"), &mut writer, &mut report, |r| {
         let entry = map::meta(&ctx, r)?;
         user_known(entry.user_id)?;
+        meta_keys.entry(entry.user_id).or_default().insert(entry.key.clone());
         Ok((0, Imported::Meta(entry)))
     })
     .await?;
+    let mut stale = Vec::new();
+    for &user_id in &users {
+        for entry in store.user_meta(user_id).await? {
+            if !meta_keys.get(&user_id).is_some_and(|keys| keys.contains(&entry.key)) {
+                stale.push(Change::DeleteMeta { user_id, key: entry.key, value: None });
+            }
+        }
+    }
+    remove_stale(store, opts.dry_run, last(&mut report), stale).await?;
 
     let groups = src
         .table("groups", Some("id"), &mut writer, &mut report, |r| {
@@ -230,16 +255,27 @@ pub async fn import(store: &dyn Store, opts: &Options) -> anyhow::Result<Report>
             Ok((group.id, Imported::Group(group)))
         })
         .await?;
+    let mut member_of: HashMap<u64, HashSet<u64>> = HashMap::new();
     src.table("user_groups", Some("id"), &mut writer, &mut report, |r| {
         let (user_id, group_id) = (r.req_id("user_id")?, r.req_id("group_id")?);
         user_known(user_id)?;
         if !groups.contains(&group_id) {
             return Err(not_imported("group", group_id));
         }
+        member_of.entry(user_id).or_default().insert(group_id);
         let since = r.time("created_at", ctx.tz)?.unwrap_or_else(crate::domain::now);
         Ok((0, Imported::Membership { user_id, group_id, since }))
     })
     .await?;
+    let mut stale = Vec::new();
+    for &user_id in &users {
+        for group_id in store.groups_of_user(user_id).await? {
+            if !member_of.get(&user_id).is_some_and(|g| g.contains(&group_id)) {
+                stale.push(Change::RemoveFromGroup { user_id, group_id });
+            }
+        }
+    }
+    remove_stale(store, opts.dry_run, last(&mut report), stale).await?;
 
     // REMP's `access_tokens.token` is not unique; a second row with the same token could only
     // replace the first, so it is reported instead.
@@ -253,23 +289,45 @@ pub async fn import(store: &dyn Store, opts: &Options) -> anyhow::Result<Report>
             Ok((device.id, Imported::DeviceToken(device)))
         })
         .await?;
-    let mut seen = HashMap::new();
+    let mut seen: HashMap<TokenDigest, (u64, u64)> = HashMap::new();
     src.table("access_tokens", Some("id"), &mut writer, &mut report, |r| {
         let mut token = map::access_token(&ctx, r)?;
         user_known(token.user_id)?;
-        if let Some(first) = seen.insert(token.digest, token.id) {
+        if let Some((first, _)) = seen.get(&token.digest) {
             return Err(format!("the same token as id={first}"));
         }
+        seen.insert(token.digest, (token.id, token.user_id));
         token.device_token_id = token.device_token_id.filter(|d| devices.contains(d));
         Ok((token.id, Imported::AccessToken(token)))
     })
     .await?;
+    // A token signed out in REMP since the last import must stop working here too.
+    let mut stale = Vec::new();
+    for &user_id in &users {
+        for token in store.access_tokens_of_user(user_id).await? {
+            if seen.get(&token.digest).is_none_or(|(_, owner)| *owner != user_id) {
+                stale.push(Change::DeleteAccessToken(token.digest));
+            }
+        }
+    }
+    remove_stale(store, opts.dry_run, last(&mut report), stale).await?;
+    let mut seen: HashSet<TokenDigest> = HashSet::new();
     src.table("autologin_tokens", Some("id"), &mut writer, &mut report, |r| {
         let token = map::autologin_token(&ctx, r)?;
         user_known(token.user_id)?;
+        seen.insert(token.digest);
         Ok((token.id, Imported::AutologinToken(token)))
     })
     .await?;
+    let mut stale = Vec::new();
+    for &user_id in &users {
+        for token in store.autologin_tokens_of_user(user_id).await? {
+            if !seen.contains(&token.digest) {
+                stale.push(Change::DeleteAutologinToken(token.digest));
+            }
+        }
+    }
+    remove_stale(store, opts.dry_run, last(&mut report), stale).await?;
     src.table("user_connected_accounts", Some("id"), &mut writer, &mut report, |r| {
         let account = map::connected_account(&ctx, r)?;
         user_known(account.user_id)?;

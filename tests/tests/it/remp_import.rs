@@ -44,14 +44,15 @@ fn imported_server() -> (TestServer, String) {
     (server, report)
 }
 
-/// The `table read imported skipped` line of a report, as numbers.
-fn counts(report: &str, table: &str) -> [u64; 3] {
+/// The `table read imported skipped removed` line of a report, as numbers.
+fn counts(report: &str, table: &str) -> [u64; 4] {
     let line = report
         .lines()
         .find(|l| l.split_whitespace().next() == Some(table))
         .unwrap_or_else(|| panic!("no {table} line in the report:\n{report}"));
     let n: Vec<u64> = line.split_whitespace().skip(1).map(|w| w.parse().expect("a count")).collect();
-    [n[0], n[1], n[2]]
+    assert_eq!(n.len(), 4, "{line}");
+    [n[0], n[1], n[2], n[3]]
 }
 
 #[test]
@@ -200,11 +201,23 @@ fn a_second_import_updates_and_duplicates_nothing() {
         let first = import(data, &url, &[]);
         let uuid = john_uuid(data);
         assert_eq!(uuid.len(), 36, "John's REMP row had no uuid; one is made: {uuid}");
+        let again = import(data, &url, &[]);
+        assert_eq!(first, again, "the same rows are taken the same way");
+        // Meanwhile in REMP: John is renamed, signs out, leaves Premium, drops his newsletter.
         server.exec(&db, "UPDATE users SET first_name = 'Johnny' WHERE id = 2");
-        let second = import(data, &url, &[]);
-        assert_eq!(first, second, "the same rows are taken the same way");
+        server.exec(&db, "DELETE FROM access_tokens WHERE id = 3");
+        server.exec(&db, "DELETE FROM user_groups WHERE id = 3");
+        server.exec(&db, "DELETE FROM user_meta WHERE id = 3");
+        let third = import(data, &url, &[]);
+        assert_eq!(counts(&third, "users"), counts(&first, "users"));
+        assert_eq!(counts(&third, "access_tokens"), [5, 3, 2, 1], "{third}");
+        assert_eq!(counts(&third, "user_groups"), [3, 2, 1, 1], "{third}");
+        assert_eq!(counts(&third, "user_meta"), [3, 2, 1, 1], "{third}");
         assert_eq!(john_uuid(data), uuid, "the made uuid is stable");
     });
+    s.user_info(JOHN_ACCESS).expect_fields(403, json!({"error": "no_authorization"}));
+    let meta = s.req("GET", "/api/v1/user-meta/list").query(&[("user_id", "2")]).bearer(Some(&s.api_token)).send();
+    assert_eq!(meta.expect(200), &json!([]));
     s.req("POST", "/api/v1/users/list")
         .form(&[("user_ids", "[]"), ("page", "1")])
         .bearer(Some(&s.api_token))
@@ -224,6 +237,9 @@ fn a_second_import_updates_and_duplicates_nothing() {
     for token in JANE_APP_ACCESS {
         s.user_info(token).expect(403);
     }
+    let mut s = s;
+    assert_eq!(s.user_field("john@example.com", "groups"), "-");
+    assert_eq!(s.user_field("jane@example.com", "groups"), "1,2");
 }
 
 #[test]
@@ -233,7 +249,7 @@ fn dry_run_reports_the_same_counts_and_writes_nothing() {
     let data = dir.path().join("data");
     let dry = import(&data, &url, &["--dry-run"]);
     assert!(dry.contains("dry run: nothing was written"), "{dry}");
-    assert_eq!(counts(&dry, "users"), [6, 5, 1]);
+    assert_eq!(counts(&dry, "users"), [6, 5, 1, 0]);
     let out = run_cli(&data, &["user", "show", "jane@example.com"]);
     assert!(!out.status.success() && combined(&out).contains("User not found"), "{}", combined(&out));
     let real = import(&data, &url, &[]);
@@ -245,9 +261,9 @@ fn dry_run_reports_the_same_counts_and_writes_nothing() {
 #[test]
 fn rows_that_cannot_be_imported_are_reported_with_their_reason() {
     let (_, report) = imported_server();
-    assert_eq!(counts(&report, "users"), [6, 5, 1], "{report}");
-    assert_eq!(counts(&report, "access_tokens"), [6, 4, 2], "{report}");
-    assert_eq!(counts(&report, "api_tokens"), [3, 2, 1], "{report}");
+    assert_eq!(counts(&report, "users"), [6, 5, 1, 0], "{report}");
+    assert_eq!(counts(&report, "access_tokens"), [6, 4, 2, 0], "{report}");
+    assert_eq!(counts(&report, "api_tokens"), [3, 2, 1, 0], "{report}");
     for expected in [
         "countries id=3: ISO code \"XA\" is unknown to crm-users",
         "address_types row 1: type \"Bad Type\" is not",
