@@ -82,6 +82,21 @@ fn remp_passwords_sign_in_and_are_rehashed_to_argon2id() {
 }
 
 #[test]
+fn wrong_passwords_against_remp_hashes_count_for_the_rate_limit() {
+    let (mut s, _) = imported_server();
+    for i in 0..10 {
+        let r = s.login_resp("john@example.com", "not-his-password");
+        r.expect_fields(400, json!({"error": "auth_failed", "code": "invalid_credential"}));
+        assert_ne!(r["message"], TOO_MANY, "attempt {} is not limited yet", i + 1);
+    }
+    s.login_resp("john@example.com", mariadb::JOHN_PASSWORD)
+        .expect_fields(400, json!({"status": "error", "error": "auth_failed", "message": TOO_MANY}));
+    assert_eq!(s.user_field("john@example.com", "password"), "bcrypt", "a refused sign-in rehashes nothing");
+}
+
+const TOO_MANY: &str = "Too many unsuccessful login attempts. Try it later.";
+
+#[test]
 fn remp_access_device_and_autologin_tokens_keep_working() {
     let (s, _) = imported_server();
     s.user_info(JANE_ACCESS).expect_fields(
