@@ -203,3 +203,107 @@ fn import_user(t: &Trees<TransactionalTree>, user: &User) -> TxResult<()> {
     t.users_by_uuid.insert(user.uuid.as_bytes(), &be(user.id))?;
     advance_sequence(&t.system, "users", user.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{secret::TokenDigest, user::Role};
+    use crate::store::{AccessTokenDraft, Batch, Change};
+
+    fn new_user(email: &str) -> crate::domain::user::NewUser {
+        crate::domain::user::NewUser {
+            email: email.into(),
+            password_hash: "$2y$10$abcdefghijklmnopqrstuuJ7y5tM4m8n1wS9wP8xJ0k4Z9bqS0f1e".into(),
+            first_name: None,
+            last_name: None,
+            role: Role::User,
+            active: true,
+            source: "web".into(),
+            referer: None,
+            registration_channel: "crm".into(),
+            locale: "sk_SK".into(),
+            ext_id: None,
+            note: None,
+        }
+    }
+
+    fn remp_user(id: UserId, email: &str, uuid: &str) -> User {
+        new_user(email).into_user(id, uuid.into(), now())
+    }
+
+    async fn import(store: &SledStore, record: Imported) -> Result<Applied> {
+        store.apply(Batch(vec![Change::Import(record)])).await
+    }
+
+    #[tokio::test]
+    async fn users_keep_their_ids_follow_email_changes_and_never_overwrite_another_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        import(&store, Imported::User(Box::new(remp_user(7, "jane@example.com", "u-7")))).await.unwrap();
+        // Registrations after the import continue past REMP's ids.
+        let (next, _) = store.create_user(new_user("new@example.com"), vec![], None).await.unwrap();
+        assert_eq!(next.id, 8);
+        // The same user again, with a changed email: the index follows, nothing is duplicated.
+        import(&store, Imported::User(Box::new(remp_user(7, "Jane.Doe@example.com", "u-7")))).await.unwrap();
+        assert!(store.user_by_email("jane@example.com").await.unwrap().is_none());
+        assert_eq!(store.user_by_email("jane.doe@example.com").await.unwrap().unwrap().id, 7);
+        assert_eq!(store.count_users(&crate::store::UserScan::default()).await.unwrap(), 2);
+        // Another person under a taken id or email is refused.
+        let other = import(&store, Imported::User(Box::new(remp_user(8, "x@example.com", "u-x")))).await.unwrap_err();
+        assert_eq!(other.code(), "user_exists");
+        let email = import(&store, Imported::User(Box::new(remp_user(9, "new@example.com", "u-9")))).await.unwrap_err();
+        assert_eq!(email.code(), "email_taken");
+        assert!(store.user(9).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_replaced_by_digest_and_their_sequences_move_past_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        import(&store, Imported::User(Box::new(remp_user(1, "jane@example.com", "u-1")))).await.unwrap();
+        let token = AccessToken {
+            id: 40,
+            digest: TokenDigest::of("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"),
+            user_id: 1,
+            device_token_id: Some(3),
+            source: Some("web".into()),
+            method: None,
+            ip: "10.0.0.1".into(),
+            user_agent: "ua".into(),
+            created_at: now(),
+            last_used_at: None,
+        };
+        for _ in 0..2 {
+            import(&store, Imported::AccessToken(token.clone())).await.unwrap();
+        }
+        assert_eq!(store.access_tokens_of_user(1).await.unwrap().len(), 1);
+        assert_eq!(store.access_tokens_of_device(3).await.unwrap().len(), 1);
+        let unpaired = AccessToken { device_token_id: None, ..token.clone() };
+        import(&store, Imported::AccessToken(unpaired)).await.unwrap();
+        assert!(store.access_tokens_of_device(3).await.unwrap().is_empty());
+        let draft = AccessTokenDraft {
+            digest: TokenDigest::of("b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"),
+            user_id: 1,
+            device_token_id: None,
+            source: None,
+            method: None,
+            ip: String::new(),
+            user_agent: String::new(),
+        };
+        let applied = store.apply(Batch(vec![Change::InsertAccessToken(draft)])).await.unwrap();
+        assert_eq!(applied.access_tokens().next().unwrap().id, 41);
+        // An API token id held by another token is refused, not overwritten.
+        let api = |digest: &str| ApiToken {
+            id: 1,
+            digest: TokenDigest::of(digest),
+            name: "backend".into(),
+            allowed_routes: vec!["users/list".into()],
+            active: true,
+            created_at: now(),
+        };
+        import(&store, Imported::ApiToken(api("c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"))).await.unwrap();
+        let clash = import(&store, Imported::ApiToken(api("c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"))).await.unwrap_err();
+        assert_eq!(clash.code(), "api_token_exists");
+        assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+    }
+}
