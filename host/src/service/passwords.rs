@@ -145,8 +145,16 @@ pub fn hash_algorithm(stored: &str) -> String {
 /// Length of a bcrypt hash: prefix, two-digit cost, `$`, 22 characters of salt, 31 of hash.
 const BCRYPT_HASH_LEN: usize = 60;
 
+/// Highest bcrypt cost verified. PHP's default is 10; each step doubles the work, and a hash
+/// of cost 20 would hold a hashing slot for minutes per guess.
+const MAX_BCRYPT_COST: u32 = 16;
+
 fn verify_bcrypt_now(password: &str, stored: &str) -> Verified {
-    // A malformed hash (bad cost, bad base64) verifies nothing, like any wrong password.
+    let cost = stored.get(4..6).and_then(|c| c.parse::<u32>().ok());
+    if cost.is_none_or(|c| c > MAX_BCRYPT_COST) {
+        return Verified::No;
+    }
+    // A malformed hash (bad base64) verifies nothing, like any wrong password.
     match bcrypt::verify(password, stored) {
         Ok(true) => Verified::YesRehash,
         _ => Verified::No,
@@ -196,6 +204,11 @@ mod tests {
         assert_eq!(hasher.verify("", &php).await.unwrap(), Verified::No);
         let broken = format!("$2y$99${}", &php[7..]);
         assert_eq!(hasher.verify("secret123", &broken).await.unwrap(), Verified::No);
+        // Refused without being computed (cost 17 would take seconds).
+        let too_costly = format!("$2y$17${}", &php[7..]);
+        let started = std::time::Instant::now();
+        assert_eq!(hasher.verify("secret123", &too_costly).await.unwrap(), Verified::No);
+        assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
         assert!(!is_bcrypt("$2y$10$short"));
         assert_eq!(hash_algorithm(&php), "bcrypt");
         assert_eq!(hash_algorithm(&hasher.hash("x").await.unwrap()), "argon2id");
