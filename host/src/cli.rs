@@ -66,6 +66,27 @@ enum Command {
     /// Manage admin roles and their permissions (route names or '*').
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Bring users over from another system.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import a REMP CRM database (MySQL or MariaDB): users with their passwords, meta,
+    /// groups, addresses, access, device, autologin and API tokens, keeping REMP's ids.
+    /// Running it again updates what it imported before and duplicates nothing.
+    Remp {
+        /// mysql://USER:PASS@HOST[:PORT]/DB of REMP's database (read only).
+        #[arg(long, value_name = "URL", env = "CRM_USERS_MYSQL_URL")]
+        mysql_url: String,
+        /// Read and check every row, print the report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Time zone REMP wrote its dates in (its PHP default) [default: the config's timezone].
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,7 +196,8 @@ enum UserCommand {
     Disable { email: String },
     /// Run the email validators on one address, or on every active user.
     CheckEmails { email: Option<String> },
-    /// Print a user's record (never the password hash) and the groups they belong to.
+    /// Print a user's record (never the password hash, only its algorithm) and the groups they
+    /// belong to.
     Show { email: String },
 }
 
@@ -238,6 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::AddressType(cmd) => address_type(config, cmd).await,
             Command::Group(cmd) => group(config, cmd).await,
             Command::Role(cmd) => role(config, cmd).await,
+            Command::Import(cmd) => import(config, cmd).await,
         }
     })
 }
@@ -392,6 +415,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             println!("uuid: {}", user.uuid);
             println!("email: {}", user.email);
             println!("active: {}", user.active);
+            println!("password: {}", crate::service::passwords::hash_algorithm(&user.password_hash));
             println!("confirmed_at: {}", date(user.confirmed_at));
             println!("email_validated_at: {}", date(user.email_validated_at));
             println!("groups: {groups}");
@@ -477,6 +501,29 @@ async fn role(config: Config, cmd: RoleCommand) -> anyhow::Result<ExitCode> {
             println!("user {} roles {}", user.id, ids.join(","));
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(config: Config, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
+    let ImportCommand::Remp { mysql_url, dry_run, timezone } = cmd;
+    let timezone = match timezone {
+        Some(name) => name
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--timezone '{name}' is not an IANA zone name (e.g. Europe/Bratislava)"))?,
+        None => config.api.timezone,
+    };
+    let opened = open(&config, false).await?;
+    let options = crate::import::remp::Options {
+        mysql_url,
+        dry_run,
+        timezone,
+        default_locale: config.service.default_locale.clone(),
+        known_address_types: config.service.address_types.iter().map(|t| t.key.clone()).collect(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let report = crate::import::remp::import(opened.services.store.as_ref(), &options).await?;
+    opened.services.store.flush().await?;
+    print!("{}", report.render());
     Ok(ExitCode::SUCCESS)
 }
 

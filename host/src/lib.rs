@@ -16,6 +16,8 @@
 //!   me and profile, tokens, groups, roles, plugins, address types, change requests, autologin
 //!   tokens) authorized in [`api::authz`], the OpenAPI document in [`api::openapi`], parameter
 //!   parsing, error mapping.
+//! - [`import`]: bringing another system's data into the store (`import remp`: a REMP CRM
+//!   database over MySQL), through the [`store::Store`] trait.
 //! - [`config`]: the TOML config, validated into [`config::Config`].
 //! - [`server`]: `run(listener, app, shutdown)`.
 //! - [`cli`]: the `crm-users` command line and the composition root that wires it all.
@@ -24,6 +26,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod plugins;
 pub mod server;
 pub mod service;

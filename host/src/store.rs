@@ -10,7 +10,7 @@ pub mod sled;
 use crate::domain::{
     Result, Timestamp,
     address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId, ChangeRequestStatus},
-    attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChangeKind, RegistrationStatus},
+    attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChange, PasswordChangeKind, RegistrationStatus},
     group::{Group, GroupId},
     meta::MetaEntry,
     role::{AdminRole, RoleId},
@@ -213,6 +213,39 @@ pub enum Change {
     /// sequence moves past it so later registrations never collide. Fails with `user_exists`
     /// when the id is taken and `email_taken` when the email is.
     InsertUser(Box<User>),
+    // Import (issue 11)
+    /// Write a record imported from another system under the id it had there.
+    Import(Imported),
+}
+
+/// A record brought over from another system (`crm-users import remp`), complete with its id
+/// and timestamps. Writing it replaces the record stored under the same id (or, for tokens,
+/// the same digest) together with its indexes, so an import that runs twice duplicates
+/// nothing; the id sequence moves past it, so records created later never collide with it.
+#[derive(Debug, Clone)]
+pub enum Imported {
+    /// Fails with `email_taken` (or `uuid_taken`) when another user holds the email (uuid).
+    User(Box<User>),
+    /// Fails with not found when the user is missing.
+    Meta(MetaEntry),
+    AccessToken(AccessToken),
+    DeviceToken(DeviceToken),
+    AutologinToken(AutologinToken),
+    ConnectedAccount(ConnectedAccount),
+    LoginAttempt(LoginAttempt),
+    PasswordChange(PasswordChange),
+    ApiToken(ApiToken),
+    Group(Group),
+    /// Fails with not found when the user or the group is missing.
+    Membership {
+        user_id: UserId,
+        group_id: GroupId,
+        since: Timestamp,
+    },
+    AddressType(AddressType),
+    /// Fails with not found when the user is missing.
+    Address(Box<Address>),
+    AddressChangeRequest(Box<AddressChangeRequest>),
 }
 
 /// Changes applied together or not at all.

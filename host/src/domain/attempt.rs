@@ -112,6 +112,8 @@ pub enum PasswordChangeKind {
     Reset,
     Force,
     Suspicious,
+    /// Set by REMP's gift flow (another module); only ever imported.
+    Gift,
 }
 
 /// One password change, with the hashes before and after.

@@ -66,7 +66,7 @@ impl Authenticator for PasswordAuthenticator {
         let (Some(email), Some(password)) = (&creds.username, &creds.password) else {
             return Ok(None);
         };
-        svc.check_password(email, password, &creds.source, client).await.map(Some)
+        svc.verify_credentials(email, password, &creds.source, client, true).await.map(Some)
     }
 }
 
@@ -236,6 +236,20 @@ impl Services {
     /// REMP's `UsernameAuthenticator::process`: checks in REMP's order, each failure recorded
     /// as a login attempt. `source` decides `ok` versus `api_ok`.
     pub async fn check_password(&self, email: &str, password: &str, source: &str, client: &ClientInfo) -> Result<User> {
+        self.verify_credentials(email, password, source, client, false).await
+    }
+
+    /// [`Self::check_password`]; with `for_sign_in`, a hash due for an upgrade (bcrypt from
+    /// REMP, weaker argon2 parameters) is replaced on the returned user, and the sign-in writes
+    /// it in the same batch as the new token.
+    async fn verify_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        source: &str,
+        client: &ClientInfo,
+        for_sign_in: bool,
+    ) -> Result<User> {
         let attempt = AttemptOf { email, source, client };
         if self.ip_is_limited(&client.ip).await? {
             self.record_login_attempt(&attempt, None, LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS)).await?;
@@ -269,7 +283,8 @@ impl Services {
                 .await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Account is disabled."));
         }
-        let user = if verified == Verified::YesRehash { self.rehash(user, password).await? } else { user };
+        let user =
+            if for_sign_in && verified == Verified::YesRehash { self.rehash(user, password).await? } else { user };
         let status = if source.starts_with("ap") { LoginStatus::ApiOk } else { LoginStatus::Ok };
         self.record_login_attempt(&attempt, Some(&user), status, None).await?;
         Ok(user)
@@ -277,7 +292,6 @@ impl Services {
 
     async fn rehash(&self, mut user: User, password: &str) -> Result<User> {
         user.password_hash = self.passwords.hash(password).await?;
-        self.store.apply(Batch(vec![Change::PutUser(Box::new(user.clone()))])).await?;
         Ok(user)
     }
 

@@ -2,6 +2,10 @@
 //! the lowest CPU priority, so that cheap requests keep their latency during a login storm:
 //! the kernel runs a request handler the moment it wakes, and hashing takes what is left.
 //!
+//! Hashes imported from REMP are bcrypt (`$2y$`, PHP's prefix; `$2a$`/`$2b$` too). They verify
+//! on the same pool, and a correct password against one always asks for a rehash, so every
+//! imported user moves to argon2id on their next sign-in.
+//!
 //! At most `workers` hashes run at once (one per core by default); at most `MAX_QUEUED`
 //! requests wait behind them, and the rest are refused at once with `Busy` rather than piling
 //! up memory (each hash takes 19 MiB).
@@ -128,6 +132,10 @@ impl PasswordHasher {
 
     /// Check a password against a stored hash.
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified> {
+        if is_bcrypt(stored) {
+            let (password, stored) = (password.to_owned(), stored.to_owned());
+            return self.run(move || Ok(verify_bcrypt_now(&password, &stored))).await;
+        }
         if PasswordHash::new(stored).is_err() {
             // Not a hash we can check (anonymized user, empty column): never verifies, and
             // costs no hashing slot.
@@ -155,6 +163,43 @@ fn hash_now(cost: HashCost, password: &str) -> Result<String> {
         .hash_password(password.as_bytes())
         .map_err(|e| Error::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))?;
     Ok(hash.to_string())
+}
+
+/// Whether a stored hash is bcrypt in the modular crypt format (`$2y$10$` + 53 characters).
+pub fn is_bcrypt(stored: &str) -> bool {
+    stored.len() == BCRYPT_HASH_LEN && ["$2y$", "$2b$", "$2a$"].iter().any(|p| stored.starts_with(p))
+}
+
+/// Which algorithm a stored hash uses, for operators following a migration (never the hash):
+/// `argon2id`, `bcrypt` (imported, not yet rehashed), another PHC algorithm's name, or `none`
+/// for a value that verifies no password (an anonymized user).
+pub fn hash_algorithm(stored: &str) -> String {
+    if is_bcrypt(stored) {
+        return "bcrypt".into();
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed) => parsed.algorithm.as_str().to_owned(),
+        Err(_) => "none".into(),
+    }
+}
+
+/// Length of a bcrypt hash: prefix, two-digit cost, `$`, 22 characters of salt, 31 of hash.
+const BCRYPT_HASH_LEN: usize = 60;
+
+/// Highest bcrypt cost verified. PHP's default is 10; each step doubles the work, and a hash
+/// of cost 20 would hold a hashing slot for minutes per guess.
+const MAX_BCRYPT_COST: u32 = 16;
+
+fn verify_bcrypt_now(password: &str, stored: &str) -> Verified {
+    let cost = stored.get(4..6).and_then(|c| c.parse::<u32>().ok());
+    if cost.is_none_or(|c| c > MAX_BCRYPT_COST) {
+        return Verified::No;
+    }
+    // A malformed hash (bad base64) verifies nothing, like any wrong password.
+    match bcrypt::verify(password, stored) {
+        Ok(true) => Verified::YesRehash,
+        _ => Verified::No,
+    }
 }
 
 fn verify_now(cost: HashCost, password: &str, stored: &str) -> Result<Verified> {
@@ -187,5 +232,27 @@ mod tests {
         assert_eq!(weak.verify("wrong", &h).await.unwrap(), Verified::No);
         assert_eq!(strong.verify("secret123", &h).await.unwrap(), Verified::YesRehash);
         assert_eq!(strong.verify("GDPR Removal", "GDPR Removal").await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn php_bcrypt_hashes_verify_and_always_ask_for_rehash() {
+        let hasher = PasswordHasher::new(HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, 1);
+        // What PHP's password_hash('secret123', PASSWORD_DEFAULT) stores: bcrypt with `$2y$`.
+        let php = bcrypt::hash("secret123", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        assert!(is_bcrypt(&php), "{php}");
+        assert_eq!(hasher.verify("secret123", &php).await.unwrap(), Verified::YesRehash);
+        assert_eq!(hasher.verify("secret124", &php).await.unwrap(), Verified::No);
+        assert_eq!(hasher.verify("", &php).await.unwrap(), Verified::No);
+        let broken = format!("$2y$99${}", &php[7..]);
+        assert_eq!(hasher.verify("secret123", &broken).await.unwrap(), Verified::No);
+        // Refused without being computed (cost 17 would take seconds).
+        let too_costly = format!("$2y$17${}", &php[7..]);
+        let started = std::time::Instant::now();
+        assert_eq!(hasher.verify("secret123", &too_costly).await.unwrap(), Verified::No);
+        assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+        assert!(!is_bcrypt("$2y$10$short"));
+        assert_eq!(hash_algorithm(&php), "bcrypt");
+        assert_eq!(hash_algorithm(&hasher.hash("x").await.unwrap()), "argon2id");
+        assert_eq!(hash_algorithm("GDPR Removal"), "none");
     }
 }

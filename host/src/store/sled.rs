@@ -36,6 +36,8 @@
 //! | `role_users` | role id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
+//! Imported records (`import.rs`) keep their ids and move `seq/<kind>` past them.
+//!
 //! Every write runs in one sled transaction over all trees and is durable before `apply`
 //! returns; concurrent writers share flushes (group commit, `commit.rs`).
 //!
@@ -65,6 +67,7 @@ use std::path::Path;
 
 mod apply;
 mod commit;
+mod import;
 mod keys;
 
 pub use commit::CommitMode;

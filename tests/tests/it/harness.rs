@@ -474,6 +474,18 @@ impl TestServer {
     /// made and before `serve` starts (offline CLI work: more tokens, users).
     #[track_caller]
     pub fn start_with(config: Option<&str>, prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_prepared(config, false, prepare)
+    }
+
+    /// Like [`Self::start_with`], with `prepare` running on the empty data folder before the
+    /// all-routes API token is made (an import that must find the folder empty).
+    #[track_caller]
+    pub fn start_after(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_prepared(None, true, prepare)
+    }
+
+    #[track_caller]
+    fn start_prepared(config: Option<&str>, prepare_first: bool, prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config.map(|toml| {
             let path = dir.path().join("config.toml");
@@ -481,8 +493,14 @@ impl TestServer {
             path
         });
         let data = dir.path().join("data");
-        let api_token = create_api_token(&data, "test", "*");
-        prepare(&data);
+        let api_token = if prepare_first {
+            prepare(&data);
+            create_api_token(&data, "test", "*")
+        } else {
+            let token = create_api_token(&data, "test", "*");
+            prepare(&data);
+            token
+        };
         let client = http_client();
         let mut server = TestServer {
             dir,

@@ -3,6 +3,7 @@
 //! loopback HTTP and process exit codes. Unit and router tests live in `host/`, not here.
 
 mod harness;
+mod mariadb;
 
 mod accounts;
 mod addresses;
@@ -16,6 +17,7 @@ mod openapi;
 mod params;
 mod plugins;
 mod registration;
+mod remp_import;
 mod resource_groups;
 mod resource_users;
 mod restart;

@@ -518,6 +518,7 @@ pub(super) fn apply_change(
             t.users_by_email.insert(email_k.as_bytes(), &be(user.id))?;
             t.users_by_uuid.insert(user.uuid.as_bytes(), &be(user.id))?;
         }
+        Change::Import(record) => super::import::import(t, record)?,
     }
     Ok(())
 }
