@@ -3,8 +3,12 @@
 //! writer that committed while the previous flush was on disk is acknowledged by the next
 //! one: under load one fsync covers many requests, and idle, a write waits for one flush.
 //!
-//! `CommitMode::EachWrite` is the plain alternative (every write flushes on its own), kept for
-//! the benchmark that measures what group commit gains.
+//! `CommitMode::EachWrite` is the plain alternative (every write flushes on its own, in turn),
+//! kept for the benchmark that measures what group commit gains.
+//!
+//! Flushes are always sled's blocking `flush` on a thread of ours: sled 0.34's `flush_async`
+//! deadlocks when many callers use it at once (spacejam/sled#1308, fixed only in an unreleased
+//! branch); the benchmark hung on it with 64 concurrent writers.
 
 use crate::domain::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +60,8 @@ pub(super) struct GroupCommit {
     mode: CommitMode,
     db: sled::Db,
     flusher: Option<std::thread::JoinHandle<()>>,
+    /// `EachWrite` only: one flush at a time.
+    each_write_turn: tokio::sync::Mutex<()>,
 }
 
 impl GroupCommit {
@@ -77,13 +83,18 @@ impl GroupCommit {
             }
             CommitMode::EachWrite => None,
         };
-        Ok(GroupCommit { shared, mode, db, flusher })
+        Ok(GroupCommit { shared, mode, db, flusher, each_write_turn: tokio::sync::Mutex::new(()) })
     }
 
     /// Wait until everything committed before this call is on disk.
     pub(super) async fn durable(&self) -> Result<()> {
         if self.mode == CommitMode::EachWrite {
-            return self.db.flush_async().await.map(|_| ()).map_err(Error::storage);
+            let _turn = self.each_write_turn.lock().await;
+            let db = self.db.clone();
+            return match tokio::task::spawn_blocking(move || db.flush()).await {
+                Ok(flushed) => flushed.map(|_| ()).map_err(Error::storage),
+                Err(e) => Err(Error::Storage(anyhow::anyhow!("the flush thread failed: {e}"))),
+            };
         }
         let mine = self.shared.committed.fetch_add(1, Ordering::AcqRel) + 1;
         let mut durable = self.shared.durable.subscribe();
