@@ -210,14 +210,13 @@ impl SledStore {
 
     /// Run `f` in one transaction over every tree, then flush.
     async fn write<A>(&self, f: impl Fn(&Trees<TransactionalTree>) -> TxResult<A>) -> Result<A> {
-        let result = self.all.as_slice().transaction(|view| f(&Trees::from_slice(view)));
-        let value = match result {
-            Ok(v) => v,
-            Err(TransactionError::Abort(e)) => return Err(e),
-            Err(TransactionError::Storage(e)) => return Err(Error::storage(e)),
-        };
-        self.durable().await?;
-        Ok(value)
+        self.commit
+            .commit(|| match self.all.as_slice().transaction(|view| f(&Trees::from_slice(view))) {
+                Ok(v) => Ok(v),
+                Err(TransactionError::Abort(e)) => Err(e),
+                Err(TransactionError::Storage(e)) => Err(Error::storage(e)),
+            })
+            .await
     }
 
     fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {

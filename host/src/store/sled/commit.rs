@@ -3,8 +3,8 @@
 //! writer that committed while the previous flush was on disk is acknowledged by the next
 //! one: under load one fsync covers many requests, and idle, a write waits for one flush.
 //!
-//! `CommitMode::EachWrite` is the plain alternative (every write flushes on its own, in turn),
-//! kept for the benchmark that measures what group commit gains.
+//! `CommitMode::EachWrite` is the plain alternative (each write and its own flush run alone,
+//! one after another), kept for the benchmark that measures what group commit gains.
 //!
 //! Flushes are always sled's blocking `flush` on a thread of ours: sled 0.34's `flush_async`
 //! deadlocks when many callers use it at once (spacejam/sled#1308, fixed only in an unreleased
@@ -86,15 +86,33 @@ impl GroupCommit {
         Ok(GroupCommit { shared, mode, db, flusher, each_write_turn: tokio::sync::Mutex::new(()) })
     }
 
+    /// Run `write` (a sled transaction), then wait until it is on disk. With `EachWrite` the
+    /// write and its flush happen alone, so no other write shares the flush.
+    pub(super) async fn commit<A>(&self, write: impl FnOnce() -> Result<A>) -> Result<A> {
+        if self.mode == CommitMode::EachWrite {
+            let _turn = self.each_write_turn.lock().await;
+            let value = write()?;
+            self.flush_now().await?;
+            return Ok(value);
+        }
+        let value = write()?;
+        self.durable().await?;
+        Ok(value)
+    }
+
+    async fn flush_now(&self) -> Result<()> {
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(flushed) => flushed.map(|_| ()).map_err(Error::storage),
+            Err(e) => Err(Error::Storage(anyhow::anyhow!("the flush thread failed: {e}"))),
+        }
+    }
+
     /// Wait until everything committed before this call is on disk.
     pub(super) async fn durable(&self) -> Result<()> {
         if self.mode == CommitMode::EachWrite {
             let _turn = self.each_write_turn.lock().await;
-            let db = self.db.clone();
-            return match tokio::task::spawn_blocking(move || db.flush()).await {
-                Ok(flushed) => flushed.map(|_| ()).map_err(Error::storage),
-                Err(e) => Err(Error::Storage(anyhow::anyhow!("the flush thread failed: {e}"))),
-            };
+            return self.flush_now().await;
         }
         let mine = self.shared.committed.fetch_add(1, Ordering::AcqRel) + 1;
         let mut durable = self.shared.durable.subscribe();
