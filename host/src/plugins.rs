@@ -66,6 +66,17 @@ impl Kind {
             Kind::SignInHandler | Kind::EventListener => Open,
         }
     }
+
+    /// The instance policy of calls of this world when the manifest does not say: warm where
+    /// a call sees nothing secret (an email address, an address), fresh where it sees
+    /// credentials, a user's data or events about users.
+    pub fn default_instances(self) -> manifest::InstancePolicy {
+        use manifest::InstancePolicy::*;
+        match self {
+            Kind::EmailValidator | Kind::AddressType => Warm,
+            Kind::Authenticator | Kind::SignInHandler | Kind::EventListener => Fresh,
+        }
+    }
 }
 
 /// The plugins loaded together.

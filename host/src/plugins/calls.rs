@@ -1,11 +1,14 @@
-//! Typed calls into plugins. Each call gets a fresh store from the pre-instantiated component,
-//! with the manifest's fuel, memory cap and wall-clock limit; the guest yields to the async
-//! runtime every epoch tick, so a spinning plugin never holds a worker thread. Failures are
-//! counted; a plugin failing `QUARANTINE_AFTER` times in a row sits out `QUARANTINE_FOR`.
+//! Typed calls into plugins. A call runs in a fresh store instantiated from the pre-linked
+//! component, or, where the plugin's instance policy is warm, in an instance an earlier call
+//! left (`WarmPool`); either way with the manifest's fuel, memory cap and wall-clock limit,
+//! reset per call. The guest yields to the async runtime every epoch tick, so a spinning
+//! plugin never holds a worker thread. Failures are counted; a plugin failing
+//! `QUARANTINE_AFTER` times in a row sits out `QUARANTINE_FOR`. An instance that failed in
+//! any way is dropped, never reused.
 
 use super::bindings::{address_type, authenticator, event_listener, sign_in_handler};
 use super::loader::Plugin;
-use super::runtime::{PluginState, wit_user};
+use super::runtime::{OUTPUT_CAPTURE_BYTES, PluginState, wit_user};
 use crate::domain::{error::AuthReason, token::ClientInfo, user::User};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -18,6 +21,52 @@ pub const QUARANTINE_FOR: Duration = Duration::from_secs(30);
 const STDERR_TAIL_LINES: usize = 5;
 
 pub use address_type::exports::crm::users::addresses::{Address, FieldError, TypeInfo};
+
+/// Calls one warm instance serves before it is replaced, bounding what a guest's leaks cost.
+const WARM_CALLS_PER_INSTANCE: u32 = 10_000;
+/// Idle warm instances kept per plugin and world.
+const WARM_IDLE_PER_PLUGIN: usize = 8;
+
+/// A store with its instance (once instantiated) and the pool slot it holds.
+pub(super) struct Instance<I> {
+    store: wasmtime::Store<PluginState>,
+    bindings: Option<I>,
+    calls: u32,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The idle warm instances of one world of a plugin; always empty when its policy is fresh.
+pub(super) struct WarmPool<I> {
+    warm: bool,
+    idle: std::sync::Mutex<Vec<Instance<I>>>,
+}
+
+impl<I> WarmPool<I> {
+    pub(super) fn new(warm: bool) -> Self {
+        WarmPool { warm, idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    fn take(&self) -> Option<Instance<I>> {
+        if !self.warm {
+            return None;
+        }
+        self.idle.lock().ok()?.pop()
+    }
+
+    /// Keep an instance whose call succeeded, unless it has served its share or its output
+    /// pipes are filling up.
+    fn give_back(&self, instance: Instance<I>) {
+        let (out, err) = instance.store.data().logged;
+        if !self.warm || instance.calls >= WARM_CALLS_PER_INSTANCE || out.max(err) > OUTPUT_CAPTURE_BYTES / 2 {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < WARM_IDLE_PER_PLUGIN
+        {
+            idle.push(instance);
+        }
+    }
+}
 
 /// A plugin call that did not produce an answer: trap, limit, timeout, quarantine.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,14 +125,24 @@ impl Plugin {
         }
     }
 
-    fn new_store(&self) -> wasmtime::Store<PluginState> {
-        let limits = self.manifest().limits;
+    /// A warm instance of the world, or a new store (with a pool slot) to instantiate in.
+    async fn instance<I>(&self, pool: &WarmPool<I>, function: &'static str) -> Result<Instance<I>, PluginFailure> {
+        if let Some(warm) = pool.take() {
+            return Ok(warm);
+        }
+        // Waiting for a free slot is not the plugin's fault: outside its time limit.
+        let slot =
+            self.slots.clone().acquire_owned().await.map_err(|_| self.failure(function, "the host is closing"))?;
         let mut store = wasmtime::Store::new(&self.engine, PluginState::new(self.ctx.clone()));
         store.limiter(|s| &mut s.limits);
-        // Fuel is set just below; it cannot fail on an engine with fuel enabled.
-        let _ = store.set_fuel(limits.fuel);
+        Ok(Instance { store, bindings: None, calls: 0, _slot: slot })
+    }
+
+    /// The call's own budget: full fuel and a fresh epoch deadline, whatever came before.
+    fn arm(&self, store: &mut wasmtime::Store<PluginState>) {
+        // It cannot fail on an engine with fuel enabled.
+        let _ = store.set_fuel(self.manifest().limits.fuel);
         store.epoch_deadline_async_yield_and_update(1);
-        store
     }
 
     /// Account for a finished call and turn its result into ours.
@@ -136,9 +195,11 @@ impl Plugin {
     /// Send the guest's captured stdout/stderr to the log; return stderr's last lines.
     fn log_output(&self, store: &mut wasmtime::Store<PluginState>, failed: bool) -> String {
         let m = self.manifest();
-        let state = store.data();
-        let stdout = state.stdout.contents();
-        let stderr = state.stderr.contents();
+        let state = store.data_mut();
+        let (stdout, stderr) = (state.stdout.contents(), state.stderr.contents());
+        let (out_from, err_from) = state.logged;
+        state.logged = (stdout.len(), stderr.len());
+        let (stdout, stderr) = (stdout.slice(out_from.min(stdout.len())..), stderr.slice(err_from.min(stderr.len())..));
         for line in String::from_utf8_lossy(&stdout).lines().filter(|l| !l.is_empty()) {
             tracing::info!(plugin = %m.name, version = %m.version, stream = "stdout", "{line}");
         }
@@ -179,25 +240,34 @@ fn describe_error(e: &wasmtime::Error, fuel: u64, fuel_left: u64, memory_bytes: 
     text
 }
 
-/// Run one export call with the plugin's limits: fresh store, instantiate, call, settle.
+/// Run one export call with the plugin's limits, in a warm instance of the world (`$warm`) when
+/// there is one, else in a new one; the instance goes back to the pool only after a success.
 macro_rules! invoke {
-    ($plugin:expr, $pre:ident, $function:literal, |$inst:ident, $store:ident| $call:expr) => {{
+    ($plugin:expr, $pre:ident, $warm:ident, $function:literal, |$inst:ident, $store:ident| $call:expr) => {{
         let plugin: &Plugin = $plugin;
         let Some(pre) = plugin.$pre.as_ref() else {
             return Err(plugin.failure($function, concat!("does not implement ", stringify!($pre))));
         };
         plugin.admit($function)?;
-        // Waiting for a free instance slot is not the plugin's fault: outside its time limit.
-        let _slot =
-            plugin.slots.acquire().await.map_err(|_| plugin.failure($function, "the plugin host is closing"))?;
-        let mut store = plugin.new_store();
+        let mut instance = plugin.instance(&plugin.$warm, $function).await?;
+        plugin.arm(&mut instance.store);
+        let Instance { store, bindings, .. } = &mut instance;
         let result = tokio::time::timeout(plugin.timeout(), async {
-            let $inst = pre.instantiate_async(&mut store).await?;
-            let $store = &mut store;
+            let $inst = match bindings {
+                Some(ready) => ready,
+                None => bindings.insert(pre.instantiate_async(&mut *store).await?),
+            };
+            let $store = &mut *store;
             $call.await
         })
         .await;
-        plugin.settle($function, result, &mut store)
+        let succeeded = matches!(result, Ok(Ok(_)));
+        let settled = plugin.settle($function, result, &mut instance.store);
+        if succeeded {
+            instance.calls += 1;
+            plugin.$warm.give_back(instance);
+        }
+        settled
     }};
 }
 
@@ -213,7 +283,7 @@ impl Plugin {
             user_agent: req.client.user_agent.clone(),
             extra: req.extra.clone(),
         };
-        let outcome = invoke!(self, authenticator, "authenticate", |inst, store| inst
+        let outcome = invoke!(self, authenticator, warm_authenticator, "authenticate", |inst, store| inst
             .crm_users_authentication()
             .call_authenticate(store, &creds))?;
         Ok(match outcome {
@@ -240,7 +310,7 @@ impl Plugin {
     /// An authenticator's extra data for `user/info`, as a JSON text.
     pub async fn user_info(&self, user: &User) -> Result<Option<String>, PluginFailure> {
         let user = wit_user(user);
-        invoke!(self, authenticator, "user-info", |inst, store| inst
+        invoke!(self, authenticator, warm_authenticator, "user-info", |inst, store| inst
             .crm_users_authentication()
             .call_user_info(store, &user))
     }
@@ -261,7 +331,7 @@ impl Plugin {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         };
-        let decision = invoke!(self, sign_in_handler, "on-sign-in", |inst, store| inst
+        let decision = invoke!(self, sign_in_handler, warm_sign_in_handler, "on-sign-in", |inst, store| inst
             .crm_users_sign_in_handling()
             .call_on_sign_in(store, &event))?;
         Ok(SignInDecision {
@@ -275,7 +345,7 @@ impl Plugin {
 
     /// An email validator's verdict: `Err(reason)` rejects.
     pub async fn validate_email(&self, email: &str) -> Result<Result<(), String>, PluginFailure> {
-        invoke!(self, email_validator, "validate", |inst, store| inst
+        invoke!(self, email_validator, warm_email_validator, "validate", |inst, store| inst
             .crm_users_email_validation()
             .call_validate(store, email))
     }
@@ -294,21 +364,29 @@ impl Plugin {
             at: at.to_owned(),
             payload: payload.to_owned(),
         };
-        invoke!(self, event_listener, "on-event", |inst, store| inst.crm_users_events().call_on_event(store, &event))
+        invoke!(self, event_listener, warm_event_listener, "on-event", |inst, store| inst
+            .crm_users_events()
+            .call_on_event(store, &event))
     }
 
     /// An address type's description.
     pub async fn describe_address_type(&self) -> Result<TypeInfo, PluginFailure> {
-        invoke!(self, address_type, "describe", |inst, store| inst.crm_users_addresses().call_describe(store))
+        invoke!(self, address_type, warm_address_type, "describe", |inst, store| inst
+            .crm_users_addresses()
+            .call_describe(store))
     }
 
     /// An address type's validation: the normalized address, or every field error.
     pub async fn validate_address(&self, address: &Address) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
-        invoke!(self, address_type, "validate", |inst, store| inst.crm_users_addresses().call_validate(store, address))
+        invoke!(self, address_type, warm_address_type, "validate", |inst, store| inst
+            .crm_users_addresses()
+            .call_validate(store, address))
     }
 
     /// An address type's one-line formatting.
     pub async fn format_address(&self, address: &Address) -> Result<String, PluginFailure> {
-        invoke!(self, address_type, "format", |inst, store| inst.crm_users_addresses().call_format(store, address))
+        invoke!(self, address_type, warm_address_type, "format", |inst, store| inst
+            .crm_users_addresses()
+            .call_format(store, address))
     }
 }

@@ -3,7 +3,8 @@
 //! whole or not at all.
 
 use super::bindings::{self, WIT_VERSION};
-use super::manifest::{Capability, FailurePolicy, Manifest};
+use super::calls::WarmPool;
+use super::manifest::{Capability, FailurePolicy, InstancePolicy, Manifest};
 use super::runtime::{self, PluginContext, PluginState};
 use super::{Kind, PluginSet};
 use crate::store::Store;
@@ -40,8 +41,13 @@ pub struct Plugin {
     pub(super) email_validator: Option<bindings::email_validator::EmailValidatorPre<PluginState>>,
     pub(super) event_listener: Option<bindings::event_listener::EventListenerPre<PluginState>>,
     pub(super) engine: Engine,
-    /// Instance slots of the engine's pool, shared by every plugin: a call holds one.
+    /// Instance slots of the engine's pool, shared by every plugin: a live instance holds one.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
+    pub(super) warm_authenticator: WarmPool<bindings::authenticator::Authenticator>,
+    pub(super) warm_sign_in_handler: WarmPool<bindings::sign_in_handler::SignInHandler>,
+    pub(super) warm_address_type: WarmPool<bindings::address_type::AddressType>,
+    pub(super) warm_email_validator: WarmPool<bindings::email_validator::EmailValidator>,
+    pub(super) warm_event_listener: WarmPool<bindings::event_listener::EventListener>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -169,6 +175,8 @@ impl Loader {
         let pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow::anyhow!("it cannot be linked against this host: {e:#}"))?;
+        let instances = manifest.instances;
+        let warm = |kind: Kind| instances.unwrap_or(kind.default_instances()) == InstancePolicy::Warm;
         let ctx = Arc::new(PluginContext { manifest, store: self.store.clone() });
         let typed = |kind: Kind| kinds.contains(&kind);
         let wrap = |e: wasmtime::Error| anyhow::anyhow!("its exports do not match {PACKAGE}@{WIT_VERSION}: {e:#}");
@@ -198,6 +206,11 @@ impl Loader {
             stats: PluginStats::default(),
             engine: self.engine.clone(),
             slots: self.slots.clone(),
+            warm_authenticator: WarmPool::new(warm(Kind::Authenticator)),
+            warm_sign_in_handler: WarmPool::new(warm(Kind::SignInHandler)),
+            warm_address_type: WarmPool::new(warm(Kind::AddressType)),
+            warm_email_validator: WarmPool::new(warm(Kind::EmailValidator)),
+            warm_event_listener: WarmPool::new(warm(Kind::EventListener)),
         })
     }
 

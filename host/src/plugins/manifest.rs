@@ -46,6 +46,18 @@ impl Capability {
     }
 }
 
+/// Whether a call may run in an instance an earlier call of the same plugin left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstancePolicy {
+    /// A new instance for every call: nothing one call leaves in memory reaches the next.
+    Fresh,
+    /// Instances are kept and reused, with fuel and deadline reset per call; an instance is
+    /// dropped after any failure. Calls skip instantiation (the cost of an interpreter's
+    /// start-up, for Python or JavaScript plugins).
+    Warm,
+}
+
 /// What happens when a call fails (trap, timeout, memory, bad result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +89,7 @@ struct RawManifest {
     #[serde(default)]
     allowed_hosts: Vec<String>,
     failure: Option<FailurePolicy>,
+    instances: Option<InstancePolicy>,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
@@ -104,6 +117,9 @@ pub struct Manifest {
     pub allowed_hosts: Vec<String>,
     /// `None`: the default of each world the plugin implements.
     pub failure: Option<FailurePolicy>,
+    /// `None`: the default of each world (warm for email validators and address types, fresh
+    /// for the worlds whose calls carry credentials or user data).
+    pub instances: Option<InstancePolicy>,
     pub limits: Limits,
     pub config: BTreeMap<String, String>,
 }
@@ -160,6 +176,7 @@ impl Manifest {
             capabilities,
             allowed_hosts,
             failure: raw.failure,
+            instances: raw.instances,
             limits: Limits { fuel, timeout_ms, memory_bytes: (memory_mb as usize) << 20 },
             config: raw.config,
         })

@@ -18,7 +18,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Bytes of a guest's stdout and stderr kept per call for the log.
-const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
+pub const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
 /// Plugin key-value limits (Spin's are 256 B keys and 1 MB values; ours are per call-path).
 pub const KV_MAX_KEY: usize = 256;
 pub const KV_MAX_VALUE: usize = 64 * 1024;
@@ -161,6 +161,9 @@ pub struct PluginState {
     pub limits: StoreLimits,
     pub stdout: MemoryOutputPipe,
     pub stderr: MemoryOutputPipe,
+    /// Bytes of stdout and stderr already logged: a warm instance's pipes keep what earlier
+    /// calls wrote.
+    pub logged: (usize, usize),
 }
 
 impl PluginState {
@@ -192,6 +195,7 @@ impl PluginState {
             limits,
             stdout,
             stderr,
+            logged: (0, 0),
         }
     }
 

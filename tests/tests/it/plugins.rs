@@ -448,3 +448,22 @@ fn reload_under_load_fails_no_request() {
         &failures[..failures.len().min(5)]
     );
 }
+
+#[test]
+fn email_validators_reuse_warm_instances_and_drop_an_instance_that_failed() {
+    let (server, _plugins) = server_with(&["call-counter"], unchanged);
+    assert_eq!(validate_email(&server, "first@example.com"), 200, "a new instance's first call");
+    assert_eq!(validate_email(&server, "second@example.com"), 400, "the same instance, warm, remembers the call");
+    // A trap fails the call (validators fail closed) and the instance is not reused.
+    assert_eq!(validate_email(&server, "trap@example.com"), 400);
+    assert_eq!(validate_email(&server, "third@example.com"), 200, "a new instance after the failure");
+    assert_eq!(plugin_entry(&server, "call-counter")["failures"], 1);
+}
+
+#[test]
+fn instances_fresh_in_the_manifest_gives_every_call_a_new_instance() {
+    let (server, _plugins) = server_with(&["call-counter"], |_, text| text + "instances = \"fresh\"\n");
+    for n in 0..3 {
+        assert_eq!(validate_email(&server, &format!("user{n}@example.com")), 200, "call {n} saw an earlier call");
+    }
+}
