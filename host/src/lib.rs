@@ -5,6 +5,7 @@
 //!
 //! Dependencies point left: each module uses only the ones before it.
 //!
+//! - [`metrics`]: process-wide counters and the Prometheus text format (no dependencies).
 //! - [`domain`]: types and rules (users, tokens, meta, groups, admin roles, attempts, addresses
 //!   and countries, events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod metrics;
 pub mod plugins;
 pub mod server;
 pub mod service;

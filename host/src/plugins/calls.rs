@@ -92,11 +92,13 @@ impl Plugin {
         function: &'static str,
         result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
         store: &mut wasmtime::Store<PluginState>,
+        took: std::time::Duration,
     ) -> Result<R, PluginFailure> {
         let limits = self.manifest().limits;
         let fuel_left = store.get_fuel().unwrap_or(0);
         let stats = &self.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
+        stats.busy_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         stats.fuel_consumed.fetch_add(limits.fuel.saturating_sub(fuel_left), Ordering::Relaxed);
         let cause = match result {
             Ok(Ok(value)) => {
@@ -191,13 +193,14 @@ macro_rules! invoke {
         let _slot =
             plugin.slots.acquire().await.map_err(|_| plugin.failure($function, "the plugin host is closing"))?;
         let mut store = plugin.new_store();
+        let started = Instant::now();
         let result = tokio::time::timeout(plugin.timeout(), async {
             let $inst = pre.instantiate_async(&mut store).await?;
             let $store = &mut store;
             $call.await
         })
         .await;
-        plugin.settle($function, result, &mut store)
+        plugin.settle($function, result, &mut store, started.elapsed())
     }};
 }
 
