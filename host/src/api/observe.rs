@@ -161,3 +161,64 @@ async fn write_gauges(app: &App, out: &mut Exposition) {
         (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cannot count users"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::email::{DomainBlocklist, EmailValidator};
+    use crate::plugins::PluginHost;
+    use crate::service::passwords::{HashCost, PasswordHasher};
+    use crate::service::{ServiceConfig, Services, sso::SsoProviders};
+    use crate::store::{Store, sled::SledStore};
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    fn app(dir: &std::path::Path) -> Router {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.join("sled")).unwrap());
+        let plugins = Arc::new(PluginHost::new(dir.join("plugins.d"), None, store.clone()).unwrap());
+        let sso = SsoProviders::new(Default::default(), Default::default()).unwrap();
+        let services = Services::new(
+            store,
+            PasswordHasher::new(HashCost::OWASP, 1),
+            EmailValidator::new(DomainBlocklist::builtin()),
+            ServiceConfig::default(),
+            plugins,
+            sso,
+        );
+        super::super::router(App::new(services, Default::default()))
+    }
+
+    async fn scrape(router: &Router, peer: &str, forwarded: bool) -> StatusCode {
+        let mut request = Request::get("/metrics");
+        if forwarded {
+            request = request.header("x-forwarded-for", "198.51.100.7");
+        }
+        let mut request = request.body(Body::empty()).unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        router.clone().oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn metrics_are_open_to_a_local_scraper_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = app(dir.path());
+        assert_eq!(scrape(&router, "127.0.0.1:40000", false).await, StatusCode::OK);
+        assert_eq!(scrape(&router, "[::1]:40000", false).await, StatusCode::OK);
+        assert_eq!(scrape(&router, "127.0.0.1:40000", true).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(scrape(&router, "10.1.2.3:40000", false).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(scrape(&router, "192.0.2.1:40000", true).await, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn odd_request_ids_are_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-123_x.y:z"));
+        assert_eq!(request_id(&headers), "abc-123_x.y:z");
+        for odd in ["", "has space", "quote\"", &"x".repeat(MAX_REQUEST_ID + 1)] {
+            headers.insert(REQUEST_ID, HeaderValue::from_str(odd).unwrap());
+            let id = request_id(&headers);
+            assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{odd:?} became {id}");
+        }
+    }
+}

@@ -28,24 +28,43 @@ pub struct NewUsers {
     pub per_day: Vec<(NaiveDate, u64)>,
 }
 
-impl Services {
-    /// New users as seen at `now` in `zone`, with `days` days of history (1 to [`MAX_DAYS`]).
-    pub async fn new_users(&self, zone: Tz, now: Timestamp, days: u32) -> Result<NewUsers> {
-        let days = days.clamp(1, MAX_DAYS);
+/// The calendar windows the counts cover, seen at one moment in one zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Windows {
+    today: NaiveDate,
+    month_start: NaiveDate,
+    last_month_start: NaiveDate,
+    /// The same day and time one month back; a 31st in a 30-day month falls back to that
+    /// month's last day.
+    same_time_last_month: Timestamp,
+    /// The first day of the per-day series.
+    first_day: NaiveDate,
+}
+
+impl Windows {
+    fn at(zone: Tz, now: Timestamp, days: u32) -> Self {
         let local_now = now.with_timezone(&zone);
         let today = local_now.date_naive();
         let month_start = today.with_day(1).unwrap_or(today);
         let last_month_end = month_start - Duration::days(1);
         let last_month_start = last_month_end.with_day(1).unwrap_or(last_month_end);
-        // The same moment one month back; a 31st in a 30-day month falls back to that month's end.
-        let same_day_last_month =
-            last_month_start.with_day(today.day().min(last_month_end.day())).unwrap_or(last_month_end);
+        let same_day = last_month_start.with_day(today.day().min(last_month_end.day())).unwrap_or(last_month_end);
         let same_time_last_month = zone
-            .from_local_datetime(&same_day_last_month.and_time(local_now.time()))
+            .from_local_datetime(&same_day.and_time(local_now.time()))
             .earliest()
             .map(|t| t.to_utc())
             .unwrap_or(now);
         let first_day = today - Duration::days(i64::from(days) - 1);
+        Windows { today, month_start, last_month_start, same_time_last_month, first_day }
+    }
+}
+
+impl Services {
+    /// New users as seen at `now` in `zone`, with `days` days of history (1 to [`MAX_DAYS`]).
+    pub async fn new_users(&self, zone: Tz, now: Timestamp, days: u32) -> Result<NewUsers> {
+        let days = days.clamp(1, MAX_DAYS);
+        let Windows { today, month_start, last_month_start, same_time_last_month, first_day } =
+            Windows::at(zone, now, days);
         let from_day = first_day.min(last_month_start);
         let mut out = NewUsers {
             today: 0,
@@ -83,5 +102,39 @@ impl Services {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn at(text: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_31st_compares_with_the_last_day_of_a_shorter_month() {
+        let w = Windows::at(chrono_tz::UTC, at("2024-03-31T15:00:00Z"), 7);
+        assert_eq!(
+            (w.today, w.month_start, w.last_month_start),
+            (day("2024-03-31"), day("2024-03-01"), day("2024-02-01"))
+        );
+        assert_eq!(w.same_time_last_month, at("2024-02-29T15:00:00Z"));
+        assert_eq!(w.first_day, day("2024-03-25"));
+    }
+
+    #[test]
+    fn days_are_calendar_days_in_the_zone_and_january_looks_back_at_december() {
+        // 23:30 UTC on 31 December is already 1 January in Bratislava.
+        let w = Windows::at(chrono_tz::Europe::Bratislava, at("2025-12-31T23:30:00Z"), 1);
+        assert_eq!((w.today, w.month_start, w.first_day), (day("2026-01-01"), day("2026-01-01"), day("2026-01-01")));
+        assert_eq!(w.last_month_start, day("2025-12-01"));
+        assert_eq!(w.same_time_last_month, at("2025-11-30T23:30:00Z"));
     }
 }
