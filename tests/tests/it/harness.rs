@@ -33,7 +33,7 @@ const MULTIPART_BOUNDARY: &str = "----crmUsersTestBoundary7MA4YWxkTrZu0gW";
 
 /// Env vars that would change what the binary does; removed from every child we start so the
 /// developer's shell cannot leak into a test.
-const CRM_ENV: [&str; 3] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CONFIG"];
+const CRM_ENV: [&str; 4] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CONFIG", "CRM_USERS_LOG_FORMAT"];
 
 /// An HTTP response, read whole. `body` is `Value::Null` when the body is empty or not JSON;
 /// `text` always holds the raw body for diagnostics.
