@@ -62,6 +62,11 @@ try {
 
   await page.click('header nav a[href="#/users"]');
   await page.locator('#user-search').waitFor();
+  await expectText('#page-info', 'Page 1 of 2');
+  await page.click('#next-page');
+  await expectText('#page-info', 'Page 2 of 2');
+  const secondPage = await page.locator('main tbody tr').count();
+  if (secondPage !== 2) problems.push(`page 2 lists ${secondPage} users, expected 2`);
   await page.fill('#user-search input[name=q]', env('SEARCH'));
   await page.click('#user-search button');
   await page.locator(`main a[href="#/users/${USER_ID}"]`).waitFor();

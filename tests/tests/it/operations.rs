@@ -144,6 +144,19 @@ fn new_user_counts_cover_today_and_each_day() {
     }
 }
 
+/// The server's stderr once it holds `needle`: a line is written before the response leaves,
+/// but the harness reads the pipe on its own thread.
+pub(crate) fn log_with(s: &TestServer, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = s.stderr();
+        if log.contains(needle) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The value of the sample whose line starts with `prefix` (name and labels).
 fn sample(metrics: &str, prefix: &str) -> f64 {
     metrics
@@ -223,8 +236,11 @@ fn metrics_count_rate_limit_refusals() {
 
 #[test]
 fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
-    let s = TestServer::start_with_config("log_format = \"json\"\n");
+    let open = |_: &str, t: String| format!("{t}\nfailure = \"open\"\n");
+    let (s, _plugins) = server_with_plugins(&["broken-address"], open, "log_format = \"json\"\n");
     let (id, token) = s.create_user("jana@example.com", "secret-pass-123");
+    s.api_form("/api/v1/users/address", &[("email", "jana@example.com"), ("type", "broken"), ("city", "nitra")])
+        .expect(200);
     let r = s.req("GET", "/api/me").bearer(Some(&token)).header("X-Request-Id", "probe-42").send();
     r.expect(200);
     assert_eq!(r.headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some("probe-42"));
@@ -234,9 +250,13 @@ fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
     let odd = s.req("GET", "/healthz").header("X-Request-Id", "has spaces and is {odd}").send();
     let generated = odd.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     assert!(generated.len() == 32 && generated.chars().all(|c| c.is_ascii_hexdigit()), "{generated}");
-    s.get(&format!("/api/users/{id}"), Some(&s.api_token)).expect(200);
+    s.req("GET", &format!("/api/users/{id}"))
+        .bearer(Some(&s.api_token))
+        .header("X-Request-Id", "last-one")
+        .send()
+        .expect(200);
 
-    let log = s.stderr();
+    let log = log_with(&s, "last-one");
     let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(!lines.is_empty() && lines.len() == log.lines().count(), "every line is JSON:\n{log}");
     let access: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
@@ -246,6 +266,11 @@ fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
     assert!(probe["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{probe}");
     assert!(access.iter().any(|l| l["request_id"] == generated.as_str() && l["route"] == "/healthz"));
     assert!(access.iter().any(|l| l["route"] == "/api/users/{id}" && l["status"] == 200));
+    // A plugin's lines name the plugin and its version, inside the request that called it.
+    let failed =
+        lines.iter().find(|l| l["message"] == "plugin call failed").unwrap_or_else(|| panic!("no plugin line:\n{log}"));
+    assert_eq!((&failed["plugin"], &failed["version"]), (&json!("broken-address"), &json!("0.1.0")), "{failed}");
+    assert!(failed["span"]["request_id"].is_string(), "{failed}");
     for secret in [token.as_str(), "secret-pass-123", s.api_token.as_str()] {
         assert!(!log.contains(secret), "a secret reached the log:\n{log}");
     }
@@ -255,7 +280,7 @@ fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
 fn text_logs_name_route_status_latency_and_request_id() {
     let s = TestServer::start();
     s.req("GET", "/healthz").header("X-Request-Id", "text-probe-1").send().expect(200);
-    let log = s.stderr();
+    let log = log_with(&s, "text-probe-1");
     assert!(!log.contains('\u{1b}'), "no terminal colours in a piped log:\n{log}");
     let line = log.lines().find(|l| l.contains("text-probe-1")).unwrap_or_else(|| panic!("no line:\n{log}"));
     for part in ["request_id=text-probe-1", "route=\"/healthz\"", "status=200", "latency_ms=", "method=GET"] {
