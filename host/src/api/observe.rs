@@ -95,10 +95,9 @@ const FORWARDING_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip
 async fn metrics(State(app): State<App>, request: Request) -> Response {
     let peer_is_local = request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|c| c.0.ip().is_loopback());
     let forwarded = FORWARDING_HEADERS.iter().any(|h| request.headers().contains_key(*h));
-    if !(peer_is_local && !forwarded) {
-        if let Err(refused) = authorize(&app, request.headers(), "metrics").await {
-            return refused;
-        }
+    let local_scraper = peer_is_local && !forwarded;
+    if !local_scraper && let Err(refused) = authorize(&app, request.headers(), "metrics").await {
+        return refused;
     }
     let mut out = Exposition::default();
     app.services.metrics.write(&mut out);

@@ -188,8 +188,8 @@ async fn access_tokens(State(app): State<App>, headers: HeaderMap, Path(id): Pat
     ok_data(data)
 }
 
-fn token_id(raw: &str) -> Result<u64, Response> {
-    raw.parse::<u64>().map_err(|_| from_error(rest::invalid("the token id is a positive integer")))
+fn token_id(raw: &str) -> Result<u64, Error> {
+    raw.parse::<u64>().map_err(|_| rest::invalid("the token id is a positive integer"))
 }
 
 async fn revoke_access_token(
@@ -197,11 +197,14 @@ async fn revoke_access_token(
     headers: HeaderMap,
     Path((id, token)): Path<(String, String)>,
 ) -> Response {
-    let (id, token) =
-        match live_user(&app, &headers, "access-tokens/revoke", &id).await.and_then(|id| Ok((id, token_id(&token)?))) {
-            Ok(ids) => ids,
-            Err(refused) => return refused,
-        };
+    let id = match live_user(&app, &headers, "access-tokens/revoke", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let token = match token_id(&token) {
+        Ok(t) => t,
+        Err(e) => return from_error(e),
+    };
     let digests = match app.services.store.access_tokens_of_user(id).await {
         Ok(tokens) => tokens.into_iter().filter(|t| t.id == token).map(|t| t.digest).collect::<Vec<_>>(),
         Err(e) => return from_error(e),
@@ -224,12 +227,13 @@ async fn revoke_device_token(
     headers: HeaderMap,
     Path((id, device)): Path<(String, String)>,
 ) -> Response {
-    let (id, device) = match live_user(&app, &headers, "access-tokens/revoke", &id)
-        .await
-        .and_then(|id| Ok((id, token_id(&device)?)))
-    {
-        Ok(ids) => ids,
+    let id = match live_user(&app, &headers, "access-tokens/revoke", &id).await {
+        Ok(id) => id,
         Err(refused) => return refused,
+    };
+    let device = match token_id(&device) {
+        Ok(d) => d,
+        Err(e) => return from_error(e),
     };
     let digests = match app.services.store.access_tokens_of_device(device).await {
         Ok(tokens) => tokens.into_iter().filter(|t| t.user_id == id).map(|t| t.digest).collect::<Vec<_>>(),
