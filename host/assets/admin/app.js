@@ -205,6 +205,7 @@ async function users(params) {
   return el('div', {},
     el('h1', {}, 'Users'),
     search,
+    /^\d+$/.test(q.trim()) ? el('p', {}, el('a', { href: `#/users/${q.trim()}`, id: 'by-id' }, `Open user #${q.trim()}`)) : null,
     table([
       ['ID', (u) => u.id],
       ['Email', (u) => el('a', { href: `#/users/${u.id}` }, u.email)],
