@@ -63,7 +63,7 @@ pub fn populate(data: &Path, raw: &Path, n: u64) -> anyhow::Result<()> {
                 raw_db.insert(user.email.as_bytes(), record)?;
             }
             next = (next + 2000).min(n);
-            if next % 100_000 == 0 {
+            if next.is_multiple_of(100_000) {
                 eprintln!("  {next} users");
             }
         }

@@ -4,10 +4,12 @@
 //! `api/openapi.rs`.
 
 pub mod addresses;
+pub mod admin;
 pub mod authz;
 pub mod autologin;
 pub mod groups;
 pub mod me;
+pub mod observe;
 pub mod openapi;
 pub mod params;
 pub mod plugins;
@@ -15,6 +17,7 @@ pub mod remp;
 pub mod rest;
 pub mod roles;
 pub mod tokens;
+pub mod user_records;
 pub mod users;
 
 use crate::domain::{Error, Timestamp};
@@ -95,15 +98,20 @@ pub fn router(app: App) -> Router {
         .merge(users::router())
         .merge(me::router())
         .merge(tokens::router())
+        .merge(user_records::router())
+        .merge(admin::router())
+        .merge(observe::router())
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"status": "error", "code": "not_found", "message": "Unknown api endpoint"}),
             )
         })
-        .with_state(app)
+        .with_state(app.clone())
         .layer(axum::middleware::map_response(json_client_errors))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(app, observe::observe))
 }
 
 /// Longest extractor message kept in a JSON error body.

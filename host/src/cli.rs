@@ -33,6 +33,9 @@ pub struct Cli {
     /// Plugins folder, one subfolder per plugin [default: ./plugins.d].
     #[arg(long, global = true, env = "CRM_USERS_PLUGINS", value_name = "DIR")]
     plugins: Option<PathBuf>,
+    /// Log lines as `text` (default) or `json` (one object a line), on stderr.
+    #[arg(long, global = true, env = "CRM_USERS_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -219,10 +222,30 @@ struct AddUser {
     inactive: bool,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, fields at the top level.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => anyhow::bail!("log_format '{other}' is not text or json"),
+        }
+    }
+}
+
 /// Parse the command line, run the command, and turn failures into a one-line message.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -232,17 +255,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRM_USERS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let raw = match &cli.config {
-        Some(path) => RawConfig::from_file(path)?,
-        None => RawConfig::default(),
+        Some(path) => RawConfig::from_file(path),
+        None => Ok(RawConfig::default()),
     };
+    let configured = raw.as_ref().ok().and_then(|r| r.log_format.as_deref()).map(str::parse::<LogFormat>);
+    let format = match (cli.log_format, configured) {
+        (Some(f), _) => f,
+        (None, Some(parsed)) => parsed?,
+        (None, None) => LogFormat::default(),
+    };
+    init_tracing(format);
+    let raw = raw?;
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,

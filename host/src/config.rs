@@ -42,6 +42,8 @@ pub struct RawConfig {
     pub max_body_bytes: Option<usize>,
     /// Trust `Client-IP` / `X-Forwarded-For` for the client address. Default false.
     pub trust_forwarded_headers: Option<bool>,
+    /// Log lines as `text` (default) or `json`; read by the command line before logging starts.
+    pub log_format: Option<String>,
     #[serde(default)]
     pub email: RawEmail,
     #[serde(default)]

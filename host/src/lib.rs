@@ -5,6 +5,7 @@
 //!
 //! Dependencies point left: each module uses only the ones before it.
 //!
+//! - [`metrics`]: process-wide counters and the Prometheus text format (no dependencies).
 //! - [`domain`]: types and rules (users, tokens, meta, groups, admin roles, attempts, addresses
 //!   and countries, events, errors). No I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
@@ -14,8 +15,9 @@
 //!   password-hashing pool.
 //! - [`api`]: HTTP: REMP's routes in [`api::remp`], the resource API under `/api/` (users,
 //!   me and profile, tokens, groups, roles, plugins, address types, change requests, autologin
-//!   tokens) authorized in [`api::authz`], the OpenAPI document in [`api::openapi`], parameter
-//!   parsing, error mapping.
+//!   tokens, a user's records in [`api::user_records`]) authorized in [`api::authz`], the
+//!   OpenAPI document in [`api::openapi`], parameter parsing, error mapping; request logs,
+//!   request ids and `/metrics` in [`api::observe`]; the admin console in [`api::admin`].
 //! - [`import`]: bringing another system's data into the store (`import remp`: a REMP CRM
 //!   database over MySQL), through the [`store::Store`] trait.
 //! - [`config`]: the TOML config, validated into [`config::Config`].
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod metrics;
 pub mod plugins;
 pub mod server;
 pub mod service;

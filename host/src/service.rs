@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod auth;
 pub mod autologin;
+pub mod dashboard;
 pub mod directory;
 pub mod email_validation;
 pub mod events;
@@ -95,6 +96,8 @@ pub struct Services {
     authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
     /// Address types the current plugin set describes.
     plugin_types: Arc<addresses::PluginTypeCache>,
+    /// Counters for `/metrics` (requests, sign-in outcomes).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Services {
@@ -124,6 +127,7 @@ impl Services {
             sso,
             authenticators: Arc::new(authenticators),
             plugin_types: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 

@@ -426,4 +426,13 @@ pub trait Store: Send + Sync + 'static {
     async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<RoleId>>;
     /// Ids of the users a role is assigned to, in id order.
     async fn users_with_role(&self, role_id: RoleId) -> Result<Vec<UserId>>;
+    // The admin console's views of a user (issue 9)
+    /// The user's password changes, newest first, at most `limit`. The log has no per-user
+    /// index: this reads it from the newest row back, so it is for occasional admin views.
+    async fn password_changes_of_user(&self, user_id: UserId, limit: usize) -> Result<Vec<PasswordChange>>;
+    /// The user's address change requests, newest first (read like the password log).
+    async fn address_change_requests_of_user(&self, user_id: UserId) -> Result<Vec<AddressChangeRequest>>;
+    async fn device_token_by_id(&self, id: u64) -> Result<Option<DeviceToken>>;
+    /// Bytes the store takes on disk.
+    fn size_on_disk(&self) -> Result<u64>;
 }

@@ -58,7 +58,7 @@ pub(crate) fn refusal_response(refusal: &AddressRefusal) -> Response {
 }
 
 /// The fields under REMP's column names, `prefix`ed (`old_`), nulls kept.
-fn fields_json(out: &mut Map<String, Value>, prefix: &str, f: &AddressFields) {
+pub(crate) fn fields_json(out: &mut Map<String, Value>, prefix: &str, f: &AddressFields) {
     let country = f.country();
     let pairs: [(&str, Value); 13] = [
         ("first_name", json!(f.first_name)),

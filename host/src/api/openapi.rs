@@ -895,6 +895,117 @@ const RESOURCE_ROUTES: &[ResourceRoute] = &[
         success: (200, "AutologinToken"),
         errors: &[400, 404],
     },
+    // Operations (issue 9): the admin console's reads and revocations, and metrics
+    ResourceRoute {
+        method: "get",
+        path: "/api/stats/new-users",
+        name: "stats/new-users",
+        summary: "New users today, this month, last month to date, and per day (days: 1 to 366, default 31)",
+        auth: Auth::Resource,
+        query: &[("days", false)],
+        body: None,
+        success: (200, "NewUsers"),
+        errors: &[400],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/login-attempts",
+        name: "users/login-attempts",
+        summary: "A user's sign-in attempts, newest first (limit: 1 to 1000, default 100)",
+        auth: Auth::Resource,
+        query: &[("limit", false)],
+        body: None,
+        success: (200, "LoginAttemptList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/password-changes",
+        name: "users/password-changes",
+        summary: "A user's password changes (when and why), newest first",
+        auth: Auth::Resource,
+        query: &[("limit", false)],
+        body: None,
+        success: (200, "PasswordChangeList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/access-tokens",
+        name: "access-tokens/list",
+        summary: "A user's access tokens (never their values) with the paired device token",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "AccessTokenList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "delete",
+        path: "/api/users/{id}/access-tokens/{token_id}",
+        name: "access-tokens/revoke",
+        summary: "Revoke one access token of a user",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "Revoked"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "delete",
+        path: "/api/users/{id}/device-tokens/{device_token_id}",
+        name: "access-tokens/revoke",
+        summary: "Sign a device out: revoke every access token of the user paired with the device token",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "Revoked"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/meta",
+        name: "users/meta",
+        summary: "Every meta entry of a user, public or not",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "MetaList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/addresses",
+        name: "addresses/list",
+        summary: "A user's addresses, each with address_string formatted by its type",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "AddressList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/api/users/{id}/address-change-requests",
+        name: "address-change-requests/list",
+        summary: "A user's address change requests, newest first",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "ChangeRequestList"),
+        errors: &[400, 404],
+    },
+    ResourceRoute {
+        method: "get",
+        path: "/metrics",
+        name: "metrics",
+        summary: "Prometheus metrics (text format); no token needed from loopback without forwarding headers",
+        auth: Auth::Resource,
+        query: &[],
+        body: None,
+        success: (200, "MetricsText"),
+        errors: &[],
+    },
 ];
 
 fn security(auth: Auth) -> Value {
@@ -1003,6 +1114,12 @@ fn status_description(status: u16) -> &'static str {
 fn resource_operation(route: &ResourceRoute) -> Value {
     let mut responses = Map::new();
     responses.insert(route.success.0.to_string(), response("Success", route.success.1));
+    if route.success.1 == "MetricsText" {
+        responses.insert(
+            route.success.0.to_string(),
+            json!({"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": schema_ref("MetricsText")}}}),
+        );
+    }
     let mut errors: Vec<u16> = route.errors.to_vec();
     if route.auth != Auth::Open {
         errors.extend([401, 403]);
@@ -1205,6 +1322,59 @@ fn schemas() -> Value {
             "id": {"type": "integer"}, "user_id": {"type": "integer"}, "email": {"type": "string"},
             "created_at": date, "valid_from": date, "valid_to": date,
             "used_count": {"type": "integer"}, "max_count": {"type": "integer"}}}}}}),
+        ),
+        ("MetricsText", json!({"type": "string"})),
+        (
+            "NewUsers",
+            json!({"type": "object", "required": ["today", "this_month", "last_month_to_date", "per_day"], "properties": {
+            "timezone": {"type": "string"}, "today": {"type": "integer"}, "this_month": {"type": "integer"},
+            "last_month_to_date": {"type": "integer"},
+            "per_day": {"type": "array", "items": {"type": "object", "properties": {
+                "date": {"type": "string", "format": "date"}, "count": {"type": "integer"}}}}}}),
+        ),
+        (
+            "LoginAttemptList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "created_at": date, "status": {"type": "string"}, "ok": {"type": "boolean"},
+            "source": {"type": "string"}, "ip": {"type": "string"}, "user_agent": {"type": "string"}, "message": nullable_string}}}}}),
+        ),
+        (
+            "PasswordChangeList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "created_at": date,
+            "type": {"type": "string", "enum": ["change", "reset", "force", "suspicious", "gift"]}}}}}}),
+        ),
+        (
+            "AccessTokenList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "source": nullable_string, "method": nullable_string, "ip": {"type": "string"},
+            "user_agent": {"type": "string"}, "created_at": date, "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+            "device": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "device_id": {"type": "string"},
+                "created_at": date, "last_used_at": {"type": ["string", "null"], "format": "date-time"}}}}}}}}),
+        ),
+        (
+            "Revoked",
+            ok(
+                json!({"revoked": {"type": "array", "items": {"type": "integer"}, "description": "Ids of the access tokens revoked"}}),
+            ),
+        ),
+        (
+            "MetaList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "value": {"type": "string"}, "is_public": {"type": "boolean"},
+            "created_at": date, "updated_at": date}}}}}),
+        ),
+        (
+            "AddressList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object",
+            "description": "id, type, type_title, is_default, title, REMP's address columns, address_string, created_at, updated_at",
+            "properties": {"id": {"type": "integer"}, "type": {"type": "string"}, "type_title": nullable_string,
+                "address_string": {"type": "string"}}, "additionalProperties": true}}}}),
+        ),
+        (
+            "ChangeRequestList",
+            json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "additionalProperties": true,
+            "description": "As change_request in ChangeRequestShow"}}}}),
         ),
         ("Group", group),
         ("GroupList", ok(json!({"groups": {"type": "array", "items": schema_ref("Group")}}))),

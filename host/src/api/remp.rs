@@ -50,6 +50,15 @@ struct Route {
     access: Access,
 }
 
+/// The metrics and log label of a request to `path` (`/api/v1/users/login`): the REMP route
+/// it reaches as `v1 users/login`, `None` for an unknown one.
+pub(crate) fn route_label(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v")?;
+    let (version, action) = rest.split_once('/')?;
+    let version = version.parse::<u8>().ok().filter(|v| matches!(v, 1 | 2))?;
+    resolve(version, action.trim_end_matches('/')).map(|route| format!("v{version} {}", route.name))
+}
+
 /// Resolve `(version, package/action)` to a route. v1 and v2 of a route share its name.
 fn resolve(version: u8, path: &str) -> Option<Route> {
     use Access::*;
@@ -99,8 +108,11 @@ fn takes_json_document(version: u8, name: &str) -> bool {
 
 /// `/api/{version}/...`; resource routes under `/api/` are static paths, which the router
 /// prefers over this pattern.
+/// The one route template every REMP route is served under.
+pub(crate) const ROUTE_TEMPLATE: &str = "/api/{version}/{*path}";
+
 pub fn router() -> Router<App> {
-    Router::new().route("/api/{version}/{*path}", any(handle))
+    Router::new().route(ROUTE_TEMPLATE, any(handle))
 }
 
 /// The caller, once authorized.

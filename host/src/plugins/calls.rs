@@ -151,11 +151,13 @@ impl Plugin {
         function: &'static str,
         result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
         store: &mut wasmtime::Store<PluginState>,
+        took: std::time::Duration,
     ) -> Result<R, PluginFailure> {
         let limits = self.manifest().limits;
         let fuel_left = store.get_fuel().unwrap_or(0);
         let stats = &self.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
+        stats.busy_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         stats.fuel_consumed.fetch_add(limits.fuel.saturating_sub(fuel_left), Ordering::Relaxed);
         let cause = match result {
             Ok(Ok(value)) => {
@@ -251,6 +253,7 @@ macro_rules! invoke {
         plugin.admit($function)?;
         let mut instance = plugin.instance(&plugin.$warm, $function).await?;
         plugin.arm(&mut instance.store);
+        let started = Instant::now();
         let Instance { store, bindings, .. } = &mut instance;
         let result = tokio::time::timeout(plugin.timeout(), async {
             let $inst = match bindings {
@@ -262,7 +265,7 @@ macro_rules! invoke {
         })
         .await;
         let succeeded = matches!(result, Ok(Ok(_)));
-        let settled = plugin.settle($function, result, &mut instance.store);
+        let settled = plugin.settle($function, result, &mut instance.store, started.elapsed());
         if succeeded {
             instance.calls += 1;
             plugin.$warm.give_back(instance);

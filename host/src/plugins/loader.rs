@@ -26,6 +26,8 @@ pub struct PluginStats {
     pub failures: AtomicU64,
     pub consecutive_failures: AtomicU32,
     pub fuel_consumed: AtomicU64,
+    /// Wall-clock time spent in calls (instantiation included), in microseconds.
+    pub busy_micros: AtomicU64,
     pub quarantined_until: Mutex<Option<Instant>>,
     pub last_error: Mutex<Option<String>>,
 }

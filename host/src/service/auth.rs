@@ -314,6 +314,7 @@ impl Services {
             message: message.map(str::to_owned),
         };
         self.store.apply(Batch(vec![Change::InsertLoginAttempt(draft.clone())])).await?;
+        self.metrics.record_login(status.as_str(), status == LoginStatus::RateLimitExceeded);
         self.events.publish(DomainEvent::LoginAttempt {
             user_id: draft.user_id,
             email: draft.email,

@@ -75,6 +75,16 @@ pub const ROUTE_NAMES: &[&str] = &[
     "api-tokens/revoke",
     "autologin-tokens/list",
     "autologin-tokens/revoke",
+    // Operations (issue 9): what the admin console and a scraper read.
+    "stats/new-users",
+    "users/login-attempts",
+    "users/password-changes",
+    "users/meta",
+    "access-tokens/list",
+    "access-tokens/revoke",
+    "addresses/list",
+    "address-change-requests/list",
+    "metrics",
 ];
 
 /// Parse `--allow`: `*` or a comma list of known route names.

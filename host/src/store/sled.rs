@@ -143,6 +143,7 @@ trees!(
 
 /// The sled-backed store.
 pub struct SledStore {
+    db: sled::Db,
     all: Vec<sled::Tree>,
     t: Trees<sled::Tree>,
     commit: commit::GroupCommit,
@@ -201,7 +202,7 @@ impl SledStore {
             }
         }
         let commit = commit::GroupCommit::start(db.clone(), mode).context("cannot start the group-commit thread")?;
-        Ok(SledStore { all, t, commit })
+        Ok(SledStore { db, all, t, commit })
     }
 
     async fn durable(&self) -> Result<()> {
@@ -624,6 +625,44 @@ impl Store for SledStore {
 
     async fn users_with_role(&self, role_id: RoleId) -> Result<Vec<UserId>> {
         self.t.role_users.scan_prefix(be(role_id)).map(|item| tail_id(&item.map_err(Error::storage)?.0)).collect()
+    }
+
+    async fn password_changes_of_user(&self, user_id: UserId, limit: usize) -> Result<Vec<PasswordChange>> {
+        let mut out = Vec::new();
+        for item in self.t.password_changes.iter().rev() {
+            let (_, raw) = item.map_err(Error::storage)?;
+            let row: PasswordChange = from_json(&raw)?;
+            if row.user_id == user_id {
+                out.push(row);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn address_change_requests_of_user(&self, user_id: UserId) -> Result<Vec<AddressChangeRequest>> {
+        let mut out = Vec::new();
+        for item in self.t.address_change_requests.iter().rev() {
+            let (_, raw) = item.map_err(Error::storage)?;
+            let row: AddressChangeRequest = from_json(&raw)?;
+            if row.user_id == user_id {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn device_token_by_id(&self, id: u64) -> Result<Option<DeviceToken>> {
+        match self.t.device_by_id.get(be(id)).map_err(Error::storage)? {
+            Some(digest) => Self::get_json(&self.t.device_tokens, &digest),
+            None => Ok(None),
+        }
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(Error::storage)
     }
 }
 

@@ -33,7 +33,7 @@ const MULTIPART_BOUNDARY: &str = "----crmUsersTestBoundary7MA4YWxkTrZu0gW";
 
 /// Env vars that would change what the binary does; removed from every child we start so the
 /// developer's shell cannot leak into a test.
-const CRM_ENV: [&str; 3] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CONFIG"];
+const CRM_ENV: [&str; 4] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CONFIG", "CRM_USERS_LOG_FORMAT"];
 
 /// An HTTP response, read whole. `body` is `Value::Null` when the body is empty or not JSON;
 /// `text` always holds the raw body for diagnostics.
@@ -41,6 +41,7 @@ const CRM_ENV: [&str; 3] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CON
 pub struct Resp {
     pub status: u16,
     pub content_type: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub text: String,
     pub body: Value,
 }
@@ -228,9 +229,10 @@ impl Req<'_> {
         };
         let status = response.status().as_u16();
         let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let headers = response.headers().clone();
         let text = response.text().expect("read response body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, content_type, text, body }
+        Resp { status, content_type, headers, text, body }
     }
 }
 

@@ -7,6 +7,7 @@ mod mariadb;
 
 mod accounts;
 mod addresses;
+mod admin_console;
 mod auth;
 mod cli;
 mod email_validation;
@@ -14,6 +15,7 @@ mod groups;
 mod me;
 mod meta;
 mod openapi;
+mod operations;
 mod params;
 mod plugins;
 mod registration;
