@@ -201,7 +201,8 @@ impl SledStore {
                 }
             }
         }
-        let commit = commit::GroupCommit::start(db.clone(), mode).context("cannot start the group-commit thread")?;
+        let commit = commit::GroupCommit::start(db.clone(), &dir.join("db"), mode)
+            .context("cannot start the group-commit thread")?;
         Ok(SledStore { db, all, t, commit })
     }
 

@@ -6,6 +6,10 @@
 //! `CommitMode::EachWrite` is the plain alternative (each write and its own flush run alone,
 //! one after another), kept for the benchmark that measures what group commit gains.
 //!
+//! A flush is sled's `flush` followed by `fdatasync` of sled's log file. sled alone writes
+//! with `sync_file_range`, which puts the pages on the device but neither flushes the
+//! device's volatile cache nor waits for it, so a power cut could lose what was acknowledged.
+//!
 //! Flushes are always sled's blocking `flush` on a thread of ours: sled 0.34's `flush_async`
 //! deadlocks when many callers use it at once (spacejam/sled#1308, fixed only in an unreleased
 //! branch); the benchmark hung on it with 64 concurrent writers.
@@ -53,19 +57,35 @@ struct Shared {
     durable: watch::Sender<Durable>,
 }
 
+/// sled's flush, then the file's own: see the module comment.
+#[derive(Clone)]
+struct Durably {
+    db: sled::Db,
+    log: Arc<std::fs::File>,
+}
+
+impl Durably {
+    fn flush(&self) -> std::io::Result<()> {
+        self.db.flush().map_err(std::io::Error::other)?;
+        self.log.sync_data()
+    }
+}
+
 /// The flusher thread and the counters writers wait on; stops the thread on drop, so the
 /// database is closed when the store is.
 pub(super) struct GroupCommit {
     shared: Arc<Shared>,
     mode: CommitMode,
-    db: sled::Db,
+    durably: Durably,
     flusher: Option<std::thread::JoinHandle<()>>,
     /// `EachWrite` only: one flush at a time.
     each_write_turn: tokio::sync::Mutex<()>,
 }
 
 impl GroupCommit {
-    pub(super) fn start(db: sled::Db, mode: CommitMode) -> std::io::Result<Self> {
+    /// `log` is sled's log file in the store's folder (`db`).
+    pub(super) fn start(db: sled::Db, log: &std::path::Path, mode: CommitMode) -> std::io::Result<Self> {
+        let durably = Durably { db, log: Arc::new(std::fs::File::open(log)?) };
         let shared = Arc::new(Shared {
             committed: AtomicU64::new(0),
             pending: Mutex::new(false),
@@ -74,16 +94,16 @@ impl GroupCommit {
         });
         let flusher = match mode {
             CommitMode::Group => {
-                let (shared, db) = (shared.clone(), db.clone());
+                let (shared, durably) = (shared.clone(), durably.clone());
                 Some(
                     std::thread::Builder::new()
                         .name("sled-group-commit".into())
-                        .spawn(move || flusher(&shared, &db))?,
+                        .spawn(move || flusher(&shared, &durably))?,
                 )
             }
             CommitMode::EachWrite => None,
         };
-        Ok(GroupCommit { shared, mode, db, flusher, each_write_turn: tokio::sync::Mutex::new(()) })
+        Ok(GroupCommit { shared, mode, durably, flusher, each_write_turn: tokio::sync::Mutex::new(()) })
     }
 
     /// Run `write` (a sled transaction), then wait until it is on disk. With `EachWrite` the
@@ -101,9 +121,9 @@ impl GroupCommit {
     }
 
     async fn flush_now(&self) -> Result<()> {
-        let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.flush()).await {
-            Ok(flushed) => flushed.map(|_| ()).map_err(Error::storage),
+        let durably = self.durably.clone();
+        match tokio::task::spawn_blocking(move || durably.flush()).await {
+            Ok(flushed) => flushed.map_err(Error::storage),
             Err(e) => Err(Error::Storage(anyhow::anyhow!("the flush thread failed: {e}"))),
         }
     }
@@ -143,7 +163,7 @@ impl Drop for GroupCommit {
 
 /// Flush whenever commits are waiting; each flush acknowledges every commit numbered before
 /// it started.
-fn flusher(shared: &Shared, db: &sled::Db) {
+fn flusher(shared: &Shared, durably: &Durably) {
     let mut last = 0;
     loop {
         let target = {
@@ -159,7 +179,7 @@ fn flusher(shared: &Shared, db: &sled::Db) {
                 stop = shared.wake.wait(stop).unwrap_or_else(|e| e.into_inner());
             }
         };
-        match db.flush() {
+        match durably.flush() {
             Ok(_) => shared.durable.send_modify(|d| d.flushed = target),
             Err(e) => {
                 tracing::error!(error = %e, "flushing the store failed");
