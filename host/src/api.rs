@@ -147,11 +147,14 @@ async fn json_client_errors(response: Response) -> Response {
     json(status, &serde_json::json!({"status": "error", "code": code, "message": message}))
 }
 
+/// REMP's content type for JSON.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
 /// A JSON response with REMP's content type.
 pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }
 
