@@ -50,6 +50,7 @@ fn listening(child: &mut Child) -> anyhow::Result<String> {
 }
 
 /// The crm-users binary and where its data goes.
+#[derive(Clone)]
 pub struct CrmUsers {
     pub binary: PathBuf,
 }
