@@ -86,6 +86,19 @@ pub(super) fn user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId) -> Tx
     }
 }
 
+/// Insert or replace an address with its by-user and by-user-and-type index entries.
+pub(super) fn put_address(t: &Trees<TransactionalTree>, address: &Address) -> TxResult<()> {
+    if let Some(old) = t.addresses.get(be(address.id))? {
+        let old: Address = tx_from_json(&old)?;
+        t.addresses_by_user.remove(concat(&[&be(old.user_id), &be(old.id)]))?;
+        t.addresses_by_user_type.remove(address_type_index_key(old.user_id, &old.kind, old.id))?;
+    }
+    t.addresses.insert(&be(address.id), to_json(address)?)?;
+    t.addresses_by_user.insert(concat(&[&be(address.user_id), &be(address.id)]), &[])?;
+    t.addresses_by_user_type.insert(address_type_index_key(address.user_id, &address.kind, address.id), &[])?;
+    Ok(())
+}
+
 pub(super) fn put_user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId, ids: &[RoleId]) -> TxResult<()> {
     if ids.is_empty() {
         t.user_roles.remove(&be(user_id))?;
@@ -365,14 +378,7 @@ pub(super) fn apply_change(
             if t.users.get(be(address.user_id))?.is_none() {
                 return abort(Error::NotFound(format!("User not found: {}", address.user_id)));
             }
-            if let Some(old) = t.addresses.get(be(address.id))? {
-                let old: Address = tx_from_json(&old)?;
-                t.addresses_by_user.remove(concat(&[&be(old.user_id), &be(old.id)]))?;
-                t.addresses_by_user_type.remove(address_type_index_key(old.user_id, &old.kind, old.id))?;
-            }
-            t.addresses.insert(&be(address.id), to_json(address.as_ref())?)?;
-            t.addresses_by_user.insert(concat(&[&be(address.user_id), &be(address.id)]), &[])?;
-            t.addresses_by_user_type.insert(address_type_index_key(address.user_id, &address.kind, address.id), &[])?;
+            put_address(t, address)?;
         }
         Change::PutAddressChangeRequest { request, if_status } => {
             if let Some(expected) = if_status {

@@ -151,14 +151,7 @@ pub(super) fn import(t: &Trees<TransactionalTree>, record: &Imported) -> TxResul
         }
         Imported::Address(address) => {
             require_user(t, address.user_id)?;
-            if let Some(old) = t.addresses.get(be(address.id))? {
-                let old: Address = tx_from_json(&old)?;
-                t.addresses_by_user.remove(concat(&[&be(old.user_id), &be(old.id)]))?;
-                t.addresses_by_user_type.remove(address_type_index_key(old.user_id, &old.kind, old.id))?;
-            }
-            t.addresses.insert(&be(address.id), to_json(address.as_ref())?)?;
-            t.addresses_by_user.insert(concat(&[&be(address.user_id), &be(address.id)]), &[])?;
-            t.addresses_by_user_type.insert(address_type_index_key(address.user_id, &address.kind, address.id), &[])?;
+            put_address(t, address)?;
             advance_sequence(&t.system, sequence_name(IdSequence::Address), address.id)
         }
         Imported::AddressChangeRequest(request) => {
