@@ -47,10 +47,8 @@ fn main() {
 /// The componentize-py release the Python plugins are built with.
 const COMPONENTIZE_PY: &str = "0.25.0";
 /// Python plugins: folder, world, module holding the exports.
-const PYTHON_PLUGINS: [(&str, &str, &str); 2] = [
-    ("plugins-py/eu-postal-address", "address-type", "app"),
-    ("tests/plugins-py/py-raises", "email-validator", "app"),
-];
+const PYTHON_PLUGINS: [(&str, &str, &str); 2] =
+    [("plugins-py/eu-postal-address", "address-type", "app"), ("tests/plugins-py/py-raises", "email-validator", "app")];
 /// JavaScript plugins: folder, world, source file.
 const JS_PLUGINS: [(&str, &str, &str); 2] = [
     ("plugins-js/typo-domain-email", "email-validator", "validator.js"),
@@ -149,10 +147,8 @@ fn jco(tools: &Path, project: &Path) -> PathBuf {
     std::fs::write(dir.join("package-lock.json"), &lock).expect("can write package-lock.json");
     // `npm install` over a committed lockfile installs its exact versions; `npm ci` refuses a
     // lockfile that lists only this platform's optional binaries, as npm 11 writes them.
-    let installed = Command::new("npm")
-        .current_dir(&dir)
-        .args(["install", "--no-audit", "--no-fund", "--no-save"])
-        .status();
+    let installed =
+        Command::new("npm").current_dir(&dir).args(["install", "--no-audit", "--no-fund", "--no-save"]).status();
     assert!(
         matches!(installed, Ok(s) if s.success()),
         "building the JavaScript plugins needs node and npm (npm install of {} failed)",

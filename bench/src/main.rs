@@ -282,8 +282,11 @@ fn warm_calls(folder: PathBuf, calls: usize) -> anyhow::Result<()> {
                 std::fs::copy(entry.path(), into.join(entry.file_name()))?;
             }
             let manifest = std::fs::read_to_string(into.join("plugin.toml"))?;
-            let manifest: String =
-                manifest.lines().filter(|l| !l.trim_start().starts_with("instances")).map(|l| format!("{l}\n")).collect();
+            let manifest: String = manifest
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("instances"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             // Top-level keys must come before the first table.
             let (head, tables) = manifest.split_at(manifest.find("\n[").map_or(manifest.len(), |i| i + 1));
             std::fs::write(into.join("plugin.toml"), format!("{head}instances = \"{policy}\"\n{tables}"))?;

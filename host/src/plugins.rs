@@ -162,7 +162,12 @@ impl PluginHost {
     }
 
     /// Load one component under a manifest outside the plugin set, for `plugin run`.
-    pub async fn load_trial(&self, wasm: PathBuf, manifest: &std::path::Path, trial: runtime::Trial) -> anyhow::Result<Plugin> {
+    pub async fn load_trial(
+        &self,
+        wasm: PathBuf,
+        manifest: &std::path::Path,
+        trial: runtime::Trial,
+    ) -> anyhow::Result<Plugin> {
         self.loader.load_trial(wasm, manifest, trial).await
     }
 

@@ -131,7 +131,13 @@ impl Trial {
         let path = path.trim_start_matches('/');
         // No way out of the fixtures folder: every segment a plain name.
         let safe = path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains('\\'));
-        let file = if path.is_empty() { "index".to_owned() } else if safe { path.to_owned() } else { return None };
+        let file = if path.is_empty() {
+            "index".to_owned()
+        } else if safe {
+            path.to_owned()
+        } else {
+            return None;
+        };
         std::fs::read(dir.join(folder).join(file)).ok()
     }
 }
@@ -196,7 +202,8 @@ impl WasiHttpHooks for HttpPolicy {
                     Some(body) => (200, body),
                     None => (404, Vec::new()),
                 };
-                let body: wasmtime_wasi_http::WasiBody = http_body_util::Full::new(bytes::Bytes::from(body)).map_err(|e| match e {}).boxed_unsync();
+                let body: wasmtime_wasi_http::WasiBody =
+                    http_body_util::Full::new(bytes::Bytes::from(body)).map_err(|e| match e {}).boxed_unsync();
                 let mut response = http::Response::new(body);
                 *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::NOT_FOUND);
                 let io: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =

@@ -132,7 +132,9 @@ pub async fn run(host: &PluginHost, store: &Arc<dyn Store>, req: RunRequest) -> 
 
 fn read_json(path: &Path) -> anyhow::Result<Option<Value>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not valid JSON", path.display())),
+        Ok(text) => {
+            serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not valid JSON", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -159,7 +161,8 @@ async fn seed(store: &Arc<dyn Store>, plugin: &str, dir: &Path) -> anyhow::Resul
         let users = users.as_array().context("users.json must hold an array of users")?;
         for (i, u) in users.iter().enumerate() {
             let at = || format!("users.json, user {}", i + 1);
-            let email = opt_str(u, "email").with_context(at)?.with_context(|| format!("{}: 'email' is required", at()))?;
+            let email =
+                opt_str(u, "email").with_context(at)?.with_context(|| format!("{}: 'email' is required", at()))?;
             let role = match str_or(u, "role", "user").with_context(at)?.as_str() {
                 "user" => Role::User,
                 "admin" => Role::Admin,
@@ -198,7 +201,11 @@ async fn seed(store: &Arc<dyn Store>, plugin: &str, dir: &Path) -> anyhow::Resul
         let mut batch = Batch::new();
         for (key, value) in kv {
             let Value::String(value) = value else { bail!("kv.json: '{key}' must be a string, not {value}") };
-            batch.push(Change::PutPluginKv { plugin: plugin.to_owned(), key: key.clone(), value: value.clone().into() });
+            batch.push(Change::PutPluginKv {
+                plugin: plugin.to_owned(),
+                key: key.clone(),
+                value: value.clone().into(),
+            });
         }
         store.apply(batch).await.context("kv.json cannot be stored")?;
     }
@@ -263,7 +270,10 @@ async fn fixture_user(store: &Arc<dyn Store>, input: &Value) -> anyhow::Result<c
 }
 
 fn client(input: &Value) -> anyhow::Result<ClientInfo> {
-    Ok(ClientInfo { ip: str_or(input, "ip", "127.0.0.1")?, user_agent: str_or(input, "user_agent", "crm-users plugin run")? })
+    Ok(ClientInfo {
+        ip: str_or(input, "ip", "127.0.0.1")?,
+        user_agent: str_or(input, "user_agent", "crm-users plugin run")?,
+    })
 }
 
 /// Make the call; `Ok(Err(..))` is a plugin failure, `Err` bad input.

@@ -57,7 +57,15 @@ fn python_and_javascript_plugins_dropped_into_a_running_server_take_effect() {
 
     let wrong = server.api_form(
         "/api/v1/users/address",
-        &[("email", "jana@example.com"), ("type", "eu-postal"), ("street", "Rue X"), ("zip", "7500"), ("city", "Paris"), ("country_iso", "FR"), ("last_name", "Dupont")],
+        &[
+            ("email", "jana@example.com"),
+            ("type", "eu-postal"),
+            ("street", "Rue X"),
+            ("zip", "7500"),
+            ("city", "Paris"),
+            ("country_iso", "FR"),
+            ("last_name", "Dupont"),
+        ],
     );
     assert!(wrong.status >= 400 && wrong.text.contains("not a postcode in FR"), "{} {}", wrong.status, wrong.text);
 }
@@ -66,7 +74,11 @@ fn python_and_javascript_plugins_dropped_into_a_running_server_take_effect() {
 fn javascript_validator_instances_are_reused_warm_and_dropped_after_a_failure() {
     let (server, _plugins) = server_with(&["js-call-counter"], unchanged);
     assert_eq!(validate_email(&server, "first@example.com").status, 200, "a new instance's first call");
-    assert_eq!(validate_email(&server, "second@example.com").status, 400, "the same instance, warm, remembers the call");
+    assert_eq!(
+        validate_email(&server, "second@example.com").status,
+        400,
+        "the same instance, warm, remembers the call"
+    );
     // It loops until its fuel runs out; validators fail closed.
     assert_eq!(validate_email(&server, "trap@example.com").status, 400);
     assert!(last_error(&server, "js-call-counter").contains("ran out of fuel"));
@@ -130,12 +142,16 @@ fn plugin_run_calls_the_python_address_type_and_reports_its_costs() {
     assert!(report["duration_us"].as_u64().is_some(), "{report}");
 
     let bad = json!({"street": "Hlavná", "zip": "1234", "city": "Nitra", "country_iso": "SK"});
-    let (code, report, _) = plugin_run(&data, &[&wasm, "--manifest", &manifest, "--call", "validate", "--input", &bad.to_string()]);
+    let (code, report, _) =
+        plugin_run(&data, &[&wasm, "--manifest", &manifest, "--call", "validate", "--input", &bad.to_string()]);
     assert_eq!(code, 0, "a refusal is an answer, not a failure: {report}");
     let errors = report["result"]["err"].as_array().cloned().unwrap_or_default();
     let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["last_name", "zip"], "{report}");
-    assert!(report["log"].as_array().is_some_and(|l| l.iter().any(|x| x == "[debug] refused an address with 2 error(s)")), "{report}");
+    assert!(
+        report["log"].as_array().is_some_and(|l| l.iter().any(|x| x == "[debug] refused an address with 2 error(s)")),
+        "{report}"
+    );
 }
 
 #[test]
@@ -167,16 +183,21 @@ fn plugin_run_answers_outbound_http_from_fixture_files() {
     let fixtures = tempfile::tempdir().expect("fixtures");
     let answer = fixtures.path().join("http/127.0.0.1_8089");
     std::fs::create_dir_all(&answer).expect("mkdir");
-    std::fs::write(answer.join("check"), r#"{"ok": true, "email": "old@example.com", "first_name": "Old"}"#).expect("write");
+    std::fs::write(answer.join("check"), r#"{"ok": true, "email": "old@example.com", "first_name": "Old"}"#)
+        .expect("write");
     let fixtures = fixtures.path().display().to_string();
     let creds = json!({"username": "old@example.com", "password": "pw"}).to_string();
-    let args = [&wasm as &str, "--manifest", &manifest, "--call", "authenticate", "--input", &creds, "--fixtures", &fixtures];
+    let args =
+        [&wasm as &str, "--manifest", &manifest, "--call", "authenticate", "--input", &creds, "--fixtures", &fixtures];
     let (code, report, stderr) = plugin_run(&data, &args);
     assert_eq!(code, 0, "{report} {stderr}");
     assert_eq!(report["result"]["provision"]["email"], "old@example.com", "{report}");
     assert_eq!(report["result"]["provision"]["meta"]["legacy_auth"], "1", "{report}");
     let log = report["log"].as_array().cloned().unwrap_or_default();
-    assert!(log.iter().any(|l| l.as_str().is_some_and(|l| l.contains("127.0.0.1:8089/check -> 200 (fixture)"))), "{report}");
+    assert!(
+        log.iter().any(|l| l.as_str().is_some_and(|l| l.contains("127.0.0.1:8089/check -> 200 (fixture)"))),
+        "{report}"
+    );
 }
 
 /// Runs an example plugin's own test suite (which drives `crm-users plugin run`) against the
