@@ -308,14 +308,16 @@ fn warm_calls(folder: PathBuf, calls: usize) -> anyhow::Result<()> {
                 company_tax_id: None,
                 company_vat_id: None,
             };
+            // Latency whatever the verdict: a refusal is an answer like any other.
             let one = async || -> anyhow::Result<()> {
                 if plugin.kinds.contains(&Kind::EmailValidator) {
-                    plugin.validate_email("jane@example.com").await?.map_err(|e| anyhow::anyhow!("refused: {e}"))
+                    plugin.validate_email("jane@example.com").await.map(drop)?;
                 } else if plugin.kinds.contains(&Kind::AddressType) {
-                    plugin.validate_address(&address).await?.map(|_| ()).map_err(|e| anyhow::anyhow!("refused: {e:?}"))
+                    plugin.validate_address(&address).await.map(drop)?;
                 } else {
                     anyhow::bail!("warm-calls measures email validators and address types")
                 }
+                Ok(())
             };
             for _ in 0..calls.min(200) {
                 one().await?;

@@ -17,20 +17,26 @@ const DEFAULT_PROVIDERS = [
 const MAX_EDITS = 2;
 
 // Damerau-Levenshtein distance (optimal string alignment): a swap of two neighbouring letters
-// ("gmial") is one edit, as people mistype.
+// ("gmial") is one edit, as people mistype. Three rolling rows keep it allocation-light, which
+// matters in an interpreter.
 export function distance(a, b) {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  let before = new Int32Array(b.length + 1);
+  let previous = new Int32Array(b.length + 1);
+  let current = new Int32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) previous[j] = j;
   for (let i = 1; i <= a.length; i++) {
+    current[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      let d = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        d = Math.min(d, before[j - 2] + 1);
       }
+      current[j] = d;
     }
+    [before, previous, current] = [previous, current, before];
   }
-  return d[a.length][b.length];
+  return previous[b.length];
 }
 
 function providers() {
@@ -45,8 +51,9 @@ export function suggestion(domain, known) {
   let best;
   let bestEdits = MAX_EDITS + 1;
   for (const candidate of known) {
-    // Short domains are too close to each other for a guess to be safe.
-    if (candidate.length < 6) continue;
+    // Short domains are too close to each other for a guess to be safe; lengths further apart
+    // than MAX_EDITS cannot be within it.
+    if (candidate.length < 6 || Math.abs(candidate.length - domain.length) > MAX_EDITS) continue;
     const edits = distance(domain, candidate);
     if (edits < bestEdits) {
       best = candidate;
