@@ -284,6 +284,80 @@ fn plugin_calls(plugins: PathBuf, policy: &str) -> anyhow::Result<()> {
     })
 }
 
+/// Per-call latency of one plugin folder (an email validator or an address type), in-process,
+/// with its instances warm and with `instances = "fresh"`: `warm-calls FOLDER [CALLS]`.
+fn warm_calls(folder: PathBuf, calls: usize) -> anyhow::Result<()> {
+    use crm_users::plugins::{Kind, PluginHost, calls::Address};
+    use crm_users::store::{Store, sled::SledStore};
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let name = folder.file_name().context("a plugin folder")?.to_owned();
+    let mut report = serde_json::Map::new();
+    for policy in ["warm", "fresh"] {
+        let measured: anyhow::Result<Value> = runtime.block_on(async {
+            let scratch = tempfile::tempdir()?;
+            let into = scratch.path().join("plugins").join(&name);
+            std::fs::create_dir_all(&into)?;
+            for entry in std::fs::read_dir(&folder)? {
+                let entry = entry?;
+                std::fs::copy(entry.path(), into.join(entry.file_name()))?;
+            }
+            let manifest = std::fs::read_to_string(into.join("plugin.toml"))?;
+            let manifest: String = manifest
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("instances"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            // Top-level keys must come before the first table.
+            let (head, tables) = manifest.split_at(manifest.find("\n[").map_or(manifest.len(), |i| i + 1));
+            std::fs::write(into.join("plugin.toml"), format!("{head}instances = \"{policy}\"\n{tables}"))?;
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(SledStore::open(&scratch.path().join("sled"))?);
+            let host = PluginHost::new(scratch.path().join("plugins"), Some(scratch.path().join("cache")), store)?;
+            let set = host.reload().await?;
+            let plugin = set.plugins.first().context("plugin loaded")?.clone();
+            let address = Address {
+                first_name: Some("Jana".into()),
+                last_name: Some("Nová".into()),
+                company_name: None,
+                street: Some("Hlavná".into()),
+                number: Some("1".into()),
+                zip: Some("81101".into()),
+                city: Some("Bratislava".into()),
+                country_iso: Some("SK".into()),
+                phone_number: None,
+                company_id: None,
+                company_tax_id: None,
+                company_vat_id: None,
+            };
+            // Latency whatever the verdict: a refusal is an answer like any other.
+            let one = async || -> anyhow::Result<()> {
+                if plugin.kinds.contains(&Kind::EmailValidator) {
+                    plugin.validate_email("jane@example.com").await.map(drop)?;
+                } else if plugin.kinds.contains(&Kind::AddressType) {
+                    plugin.validate_address(&address).await.map(drop)?;
+                } else {
+                    anyhow::bail!("warm-calls measures email validators and address types")
+                }
+                Ok(())
+            };
+            for _ in 0..calls.min(200) {
+                one().await?;
+            }
+            let mut times = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let start = Instant::now();
+                one().await?;
+                times.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+            times.sort_by(|a, b| a.total_cmp(b));
+            let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+            Ok(json!({"calls": times.len(), "p50_us": at(0.5), "p99_us": at(0.99)}))
+        });
+        report.insert(policy.into(), measured?);
+    }
+    println!("{}", Value::Object(report));
+    Ok(())
+}
+
 /// Copy the built example plugin `name` into `folder/<as_name>`, renamed in its manifest.
 fn install_plugin(s: &Settings, name: &str, folder: &std::path::Path, as_name: &str) -> anyhow::Result<()> {
     let into = folder.join(as_name);
@@ -614,6 +688,10 @@ fn main() -> anyhow::Result<()> {
         Some("plugin-calls") => plugin_calls(
             PathBuf::from(args.get(1).context("plugins folder")?),
             args.get(2).map_or("fresh", String::as_str),
+        ),
+        Some("warm-calls") => warm_calls(
+            PathBuf::from(args.get(1).context("warm-calls PLUGIN_FOLDER [CALLS]")?),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(5_000),
         ),
         Some("fixed-rate") => {
             let arg = |i: usize| args.get(i).cloned().context("fixed-rate URL TOKEN RATE SECONDS");

@@ -169,6 +169,27 @@ enum PluginCommand {
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
     },
+    /// Call one export of a component against a scratch host (config from the manifest, users,
+    /// key-value entries and HTTP answers from a fixtures folder) and print, as JSON, its
+    /// result, fuel used, duration, peak memory and log lines. Exit status 1 when the call
+    /// failed (trap, limit, timeout), 2 on bad input.
+    Run {
+        /// The component (.wasm).
+        wasm: PathBuf,
+        /// Its plugin.toml.
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// The export: `validate`, `describe`, `format`, `authenticate`, `user-info`,
+        /// `on-sign-in`, `on-event`, or `interface.function` such as `addresses.validate`.
+        #[arg(long, value_name = "FUNCTION")]
+        call: String,
+        /// The argument as JSON: an email string, an address object, credentials, ...
+        #[arg(long, value_name = "JSON", default_value = "null")]
+        input: String,
+        /// Folder with users.json, kv.json and http/<host>/<path> answers.
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -612,6 +633,36 @@ async fn plugin(config: Config, cmd: PluginCommand) -> anyhow::Result<ExitCode> 
                     return Ok(ExitCode::FAILURE);
                 }
                 (None, _) => println!("OK: a component the host can serve (add --manifest to check capabilities)"),
+            }
+        }
+        PluginCommand::Run { wasm, manifest, call, input, fixtures } => {
+            let input: serde_json::Value = match serde_json::from_str(&input) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("--input is not valid JSON: {e} (a string needs quotes: --input '\"ada@example.org\"')");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            // The scratch store holds the fixtures for this one call and is thrown away.
+            let scratch = std::env::temp_dir().join(format!("crm-users-plugin-run-{}", std::process::id()));
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&scratch)?);
+            // The server's compilation cache: a Python or JavaScript component compiles once.
+            let cache = config.data.join("plugin-cache");
+            let host = PluginHost::new(config.plugins.clone(), Some(cache), store.clone())?;
+            let request = crate::plugins::trial::RunRequest { wasm, manifest, function: call, input, fixtures };
+            let report = crate::plugins::trial::run(&host, &store, request).await;
+            drop((host, store));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let report = match report {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            if report.outcome.is_err() {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }

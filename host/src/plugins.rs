@@ -6,6 +6,7 @@
 //! - [`runtime`]: the engine, per-call store state and host functions.
 //! - [`loader`]: a folder of plugins becomes a [`PluginSet`], or the reason it cannot.
 //! - [`calls`]: typed calls that take and return domain-level values.
+//! - [`trial`]: `crm-users plugin run`, one call against a scratch host with fixtures.
 //!
 //! Calls run on the set current when they start; a reload swaps the set atomically and calls
 //! in flight finish on the old one.
@@ -15,6 +16,7 @@ pub mod calls;
 pub mod loader;
 pub mod manifest;
 pub mod runtime;
+pub mod trial;
 
 use crate::store::Store;
 use loader::Plugin;
@@ -157,6 +159,16 @@ impl PluginHost {
     /// manifest, whether it would be loaded.
     pub async fn check(&self, wasm: PathBuf, manifest: Option<PathBuf>) -> anyhow::Result<loader::CheckReport> {
         self.loader.check(wasm, manifest).await
+    }
+
+    /// Load one component under a manifest outside the plugin set, for `plugin run`.
+    pub async fn load_trial(
+        &self,
+        wasm: PathBuf,
+        manifest: &std::path::Path,
+        trial: runtime::Trial,
+    ) -> anyhow::Result<Plugin> {
+        self.loader.load_trial(wasm, manifest, trial).await
     }
 
     /// A fingerprint of the folder's files (names, sizes, modification times), to notice edits.

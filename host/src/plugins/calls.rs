@@ -155,6 +155,9 @@ impl Plugin {
     ) -> Result<R, PluginFailure> {
         let limits = self.manifest().limits;
         let fuel_left = store.get_fuel().unwrap_or(0);
+        if let Some(trial) = &self.ctx.trial {
+            trial.peak_memory.fetch_max(store.data().limits.peak, Ordering::Relaxed);
+        }
         let stats = &self.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
         stats.busy_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -202,11 +205,14 @@ impl Plugin {
         let (out_from, err_from) = state.logged;
         state.logged = (stdout.len(), stderr.len());
         let (stdout, stderr) = (stdout.slice(out_from.min(stdout.len())..), stderr.slice(err_from.min(stderr.len())..));
+        let trial = self.ctx.trial.as_ref();
         for line in String::from_utf8_lossy(&stdout).lines().filter(|l| !l.is_empty()) {
             tracing::info!(plugin = %m.name, version = %m.version, stream = "stdout", "{line}");
+            trial.inspect(|t| t.record(format!("[stdout] {line}")));
         }
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
         for line in stderr.lines().filter(|l| !l.is_empty()) {
+            trial.inspect(|t| t.record(format!("[stderr] {line}")));
             if failed {
                 tracing::warn!(plugin = %m.name, version = %m.version, stream = "stderr", "{line}");
             } else {

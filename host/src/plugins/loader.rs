@@ -164,7 +164,7 @@ impl Loader {
     }
 
     /// Link a compiled component under a manifest.
-    fn link(&self, manifest: Manifest, component: &Component) -> anyhow::Result<Plugin> {
+    fn link(&self, manifest: Manifest, component: &Component, trial: Option<runtime::Trial>) -> anyhow::Result<Plugin> {
         let kinds = detect_worlds(&self.engine, component)?;
         for (name, _) in component.component_type().imports(&self.engine) {
             if let Some(cap) = import_capability(name)
@@ -179,7 +179,7 @@ impl Loader {
             .map_err(|e| anyhow::anyhow!("it cannot be linked against this host: {e:#}"))?;
         let instances = manifest.instances;
         let warm = |kind: Kind| instances.unwrap_or(kind.default_instances()) == InstancePolicy::Warm;
-        let ctx = Arc::new(PluginContext { manifest, store: self.store.clone() });
+        let ctx = Arc::new(PluginContext { manifest, store: self.store.clone(), trial });
         let typed = |kind: Kind| kinds.contains(&kind);
         let wrap = |e: wasmtime::Error| anyhow::anyhow!("its exports do not match {PACKAGE}@{WIT_VERSION}: {e:#}");
         Ok(Plugin {
@@ -220,7 +220,15 @@ impl Loader {
     async fn load_one(&self, folder: &Path) -> anyhow::Result<Plugin> {
         let manifest = Manifest::from_file(&folder.join("plugin.toml"))?;
         let component = self.compile(folder.join(&manifest.wasm)).await?;
-        self.link(manifest, &component)
+        self.link(manifest, &component, None)
+    }
+
+    /// Load one component under a manifest for `crm-users plugin run`, recording what its
+    /// calls log and use in `trial`.
+    pub async fn load_trial(&self, wasm: PathBuf, manifest: &Path, trial: runtime::Trial) -> anyhow::Result<Plugin> {
+        let manifest = Manifest::from_file(manifest)?;
+        let component = self.compile(wasm).await?;
+        self.link(manifest, &component, Some(trial))
     }
 
     /// Load every plugin under `dir` (one subfolder each). A missing folder is an empty set;
@@ -257,7 +265,7 @@ impl Loader {
             .map(|(name, _)| (name.to_owned(), import_capability(name)))
             .collect();
         let refused = match manifest {
-            Some(path) => match Manifest::from_file(&path).and_then(|m| self.link(m, &component)) {
+            Some(path) => match Manifest::from_file(&path).and_then(|m| self.link(m, &component, None)) {
                 Ok(_) => None,
                 Err(e) => Some(format!("{e:#}")),
             },

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -97,6 +97,49 @@ pub fn start_epoch_ticker(engine: &Engine) {
 pub struct PluginContext {
     pub manifest: Manifest,
     pub store: Arc<dyn Store>,
+    /// Set only under `crm-users plugin run`: outbound HTTP answered from fixture files and
+    /// the call's log lines and peak memory recorded for the report.
+    pub trial: Option<Trial>,
+}
+
+/// What `crm-users plugin run` needs from a call beyond its result.
+#[derive(Debug, Default)]
+pub struct Trial {
+    /// `<dir>/http/<host>[_<port>]/<path>` answers any request to `http://<host>:<port>/<path>`
+    /// (`index` for `/`); a missing file is a 404.
+    pub http_fixtures: Option<std::path::PathBuf>,
+    /// The plugin's log lines, host `log` and captured stdout/stderr alike, in order.
+    pub log: std::sync::Mutex<Vec<String>>,
+    /// The most linear memory the call's instance held at once, in bytes.
+    pub peak_memory: std::sync::atomic::AtomicUsize,
+}
+
+impl Trial {
+    pub fn record(&self, line: String) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(line);
+        }
+    }
+
+    /// The fixture answering a request, or `None` for a 404.
+    fn answer(&self, host: &str, port: Option<u16>, path: &str) -> Option<Vec<u8>> {
+        let dir = self.http_fixtures.as_ref()?.join("http");
+        let folder = match port {
+            Some(p) if p != 80 && p != 443 => format!("{host}_{p}"),
+            _ => host.to_owned(),
+        };
+        let path = path.trim_start_matches('/');
+        // No way out of the fixtures folder: every segment a plain name.
+        let safe = path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains('\\'));
+        let file = if path.is_empty() {
+            "index".to_owned()
+        } else if safe {
+            path.to_owned()
+        } else {
+            return None;
+        };
+        std::fs::read(dir.join(folder).join(file)).ok()
+    }
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -142,6 +185,32 @@ impl WasiHttpHooks for HttpPolicy {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         _ = fut;
+        if let Some(trial) = &self.ctx.trial {
+            let path = request.uri().path().to_owned();
+            let answer = trial.answer(&host, port, &path);
+            trial.record(format!(
+                "[http] {} {} -> {}",
+                request.method(),
+                request.uri(),
+                if answer.is_some() { "200 (fixture)" } else { "404 (no fixture)" }
+            ));
+            return Box::new(async move {
+                use http_body_util::BodyExt;
+                // Read what the guest sends, as a server would, so its writes succeed.
+                let _ = request.into_body().collect().await;
+                let (status, body) = match answer {
+                    Some(body) => (200, body),
+                    None => (404, Vec::new()),
+                };
+                let body: wasmtime_wasi_http::WasiBody =
+                    http_body_util::Full::new(bytes::Bytes::from(body)).map_err(|e| match e {}).boxed_unsync();
+                let mut response = http::Response::new(body);
+                *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::NOT_FOUND);
+                let io: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
+                    Box::new(async { Ok(()) });
+                Ok::<_, wasmtime_wasi_http::Error>((response, io))
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -158,7 +227,7 @@ pub struct PluginState {
     table: ResourceTable,
     http: WasiHttpCtx,
     hooks: HttpPolicy,
-    pub limits: StoreLimits,
+    pub limits: MeteredLimits,
     pub stdout: MemoryOutputPipe,
     pub stderr: MemoryOutputPipe,
     /// Bytes of stdout and stderr already logged: a warm instance's pipes keep what earlier
@@ -186,6 +255,7 @@ impl PluginState {
             .memories(MAX_MEMORIES)
             .trap_on_grow_failure(true)
             .build();
+        let limits = MeteredLimits { limits, memory: 0, peak: 0 };
         PluginState {
             hooks: HttpPolicy { ctx: ctx.clone() },
             ctx,
@@ -212,6 +282,50 @@ impl PluginState {
                 capability.as_str()
             )))
         }
+    }
+}
+
+/// The store's limits, counting the linear memory its instances hold.
+pub struct MeteredLimits {
+    limits: StoreLimits,
+    /// Bytes of linear memory now, over all memories of the store.
+    memory: usize,
+    /// The most `memory` has been.
+    pub peak: usize,
+}
+
+impl ResourceLimiter for MeteredLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory = self.memory.saturating_add(desired.saturating_sub(current));
+            self.peak = self.peak.max(self.memory);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 
@@ -268,6 +382,16 @@ impl host::Host for PluginState {
     async fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
         let message: String = message.chars().take(LOG_MAX_LINE).collect();
         let (name, version) = (self.name(), self.ctx.manifest.version.as_str());
+        if let Some(trial) = &self.ctx.trial {
+            let tag = match level {
+                host::LogLevel::Trace => "trace",
+                host::LogLevel::Debug => "debug",
+                host::LogLevel::Info => "info",
+                host::LogLevel::Warn => "warn",
+                host::LogLevel::Error => "error",
+            };
+            trial.record(format!("[{tag}] {message}"));
+        }
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin = name, version, "{message}"),
             host::LogLevel::Debug => tracing::debug!(plugin = name, version, "{message}"),

@@ -18,6 +18,7 @@ mod openapi;
 mod operations;
 mod params;
 mod plugins;
+mod plugins_other_languages;
 mod registration;
 mod remp_import;
 mod resource_groups;
