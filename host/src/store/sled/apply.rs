@@ -86,6 +86,20 @@ pub(super) fn user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId) -> Tx
     }
 }
 
+/// Store a login attempt with its by-IP, by-user and wrong-password index entries.
+pub(super) fn put_login_attempt(t: &Trees<TransactionalTree>, attempt: &LoginAttempt) -> TxResult<()> {
+    let mark = mark_bytes(attempt.created_at, attempt.status.is_ok());
+    t.login_attempts.insert(&be(attempt.id), to_json(attempt)?)?;
+    t.attempts_by_ip.insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
+    if let Some(user) = attempt.user_id {
+        t.attempts_by_user.insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
+        if attempt.status == crate::domain::attempt::LoginStatus::WrongPass {
+            t.wrong_pass_by_user.insert(concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]), &[])?;
+        }
+    }
+    Ok(())
+}
+
 /// Insert or replace an address with its by-user and by-user-and-type index entries.
 pub(super) fn put_address(t: &Trees<TransactionalTree>, address: &Address) -> TxResult<()> {
     if let Some(old) = t.addresses.get(be(address.id))? {
@@ -223,16 +237,7 @@ pub(super) fn apply_change(
                 user_agent: d.user_agent.clone(),
                 message: d.message.clone(),
             };
-            let mark = mark_bytes(attempt.created_at, attempt.status.is_ok());
-            t.login_attempts.insert(&be(attempt.id), to_json(&attempt)?)?;
-            t.attempts_by_ip.insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
-            if let Some(user) = attempt.user_id {
-                t.attempts_by_user.insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
-                if attempt.status == crate::domain::attempt::LoginStatus::WrongPass {
-                    t.wrong_pass_by_user
-                        .insert(concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]), &[])?;
-                }
-            }
+            put_login_attempt(t, &attempt)?;
             applied.created.push(Created::LoginAttempt(attempt));
         }
         Change::DeleteLoginAttemptsOf { user_id } => {

@@ -100,16 +100,7 @@ pub(super) fn import(t: &Trees<TransactionalTree>, record: &Imported) -> TxResul
                     t.wrong_pass_by_user.remove(concat(&[&be(user), &millis_key(old.created_at), &be(old.id)]))?;
                 }
             }
-            let mark = mark_bytes(attempt.created_at, attempt.status.is_ok());
-            t.login_attempts.insert(&be(attempt.id), to_json(attempt)?)?;
-            t.attempts_by_ip.insert(concat(&[&lp(&attempt.ip), &be(attempt.id)]), &mark)?;
-            if let Some(user) = attempt.user_id {
-                t.attempts_by_user.insert(concat(&[&be(user), &be(attempt.id)]), &mark)?;
-                if attempt.status == crate::domain::attempt::LoginStatus::WrongPass {
-                    t.wrong_pass_by_user
-                        .insert(concat(&[&be(user), &millis_key(attempt.created_at), &be(attempt.id)]), &[])?;
-                }
-            }
+            put_login_attempt(t, attempt)?;
             advance_sequence(&t.system, "login_attempts", attempt.id)
         }
         Imported::PasswordChange(row) => {
