@@ -309,3 +309,17 @@ fn check_emails_without_argument_checks_every_active_user() {
     assert!(lines.contains(&"bad@mailinator.com INVALID (blocked-domain)".to_owned()), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("off@example.org")), "inactive users are not checked: {lines:?}");
 }
+
+#[test]
+fn serve_rejects_an_unknown_commit_mode_naming_the_choices() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "commit = \"sometimes\"\n").expect("write config");
+    let mut cmd = bin_command();
+    cmd.arg("serve").arg("--data").arg(dir.path().join("data")).arg("--listen").arg("127.0.0.1:0");
+    cmd.arg("--config").arg(&config);
+    let out = output_with_timeout(cmd);
+    assert!(!out.status.success(), "an unknown commit mode must fail: {}", combined(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sometimes") && stderr.contains("each-write"), "stderr names it and the choices: {stderr}");
+}

@@ -112,3 +112,46 @@ fn idempotency_key_replay_survives_restart() {
     s.restart();
     confirm(&s, "nobody@example.com").expect_fields(200, json!({"status": "ok"}));
 }
+
+/// Writers at once, then SIGKILL: every write that was answered 200 is there after the
+/// restart, whether writes share flushes (group commit) or flush one by one.
+fn concurrent_acknowledged_writes_survive_sigkill(config: &str) {
+    let mut s = TestServer::start_with_config(config);
+    let (id, _) = s.create_user("anna@example.com", "secret123");
+    let acknowledged: Vec<String> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let s = &s;
+                scope.spawn(move || {
+                    (0..15)
+                        .map(|n| format!("w{w}-{n}"))
+                        .filter(|key| {
+                            let body = json!({"user_id": id, "key": key, "value": "v", "is_public": true});
+                            s.post_json("/api/v1/user-meta/upsert", body, Some(&s.api_token)).status == 200
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers.into_iter().flat_map(|w| w.join().expect("writer thread")).collect()
+    });
+    assert_eq!(acknowledged.len(), 8 * 15, "every write was answered 200");
+    s.kill_hard();
+    s.start_again();
+    let listed = s.get(&format!("/api/v1/user-meta/list?user_id={id}"), Some(&s.api_token));
+    let keys: Vec<&str> =
+        listed.expect(200).as_array().expect("a list").iter().filter_map(|m| m["key"].as_str()).collect();
+    for key in &acknowledged {
+        assert!(keys.contains(&key.as_str()), "acknowledged {key} is missing after SIGKILL ({} stored)", keys.len());
+    }
+}
+
+#[test]
+fn concurrent_writes_survive_sigkill_with_group_commit() {
+    concurrent_acknowledged_writes_survive_sigkill("commit = \"group\"\n");
+}
+
+#[test]
+fn concurrent_writes_survive_sigkill_flushing_each_write() {
+    concurrent_acknowledged_writes_survive_sigkill("commit = \"each-write\"\n");
+}
