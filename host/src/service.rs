@@ -98,6 +98,8 @@ pub struct Services {
     plugin_types: Arc<addresses::PluginTypeCache>,
     /// Counters for `/metrics` (requests, sign-in outcomes).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// One password check per account at a time (the hourly guess cap holds under concurrency).
+    account_locks: Arc<auth::AccountLocks>,
 }
 
 impl std::fmt::Debug for Services {
@@ -128,6 +130,7 @@ impl Services {
             authenticators: Arc::new(authenticators),
             plugin_types: Arc::default(),
             metrics: Arc::default(),
+            account_locks: Arc::default(),
         }
     }
 

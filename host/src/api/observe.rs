@@ -110,6 +110,12 @@ async fn write_gauges(app: &App, out: &mut Exposition) {
     let services = &app.services;
     out.header("crm_users_password_hash_queue_depth", "gauge", "Password hashes waiting for a hashing thread.");
     out.sample("crm_users_password_hash_queue_depth", &[], services.passwords.queue_depth() as f64);
+    out.header(
+        "crm_users_password_verifications_total",
+        "counter",
+        "Passwords checked against an account's stored hash (the guesses evaluated; decoy checks excluded).",
+    );
+    out.sample("crm_users_password_verifications_total", &[], services.passwords.evaluated() as f64);
 
     let set = services.plugins.current();
     let families: [(&str, &str, &str); 5] = [

@@ -51,6 +51,43 @@ pub trait Authenticator: Send + Sync {
 pub struct PasswordAuthenticator;
 
 const TOO_MANY_ATTEMPTS: &str = "Too many unsuccessful login attempts. Try it later.";
+/// Recorded (never answered) when the hourly cap refuses a guess.
+const ACCOUNT_LOCKED: &str = "Account locked: too many wrong passwords in the last hour.";
+
+/// What became of one password guess against an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guess {
+    /// REMP's short throttle: refused unevaluated, and the client is told to pause.
+    Throttled,
+    /// The hourly cap: refused unevaluated; the caller answers as for a wrong password.
+    Locked,
+    Wrong,
+    Right(Verified),
+}
+
+/// A password too long to hash is checked (and refused) without hashing; the decoy for it
+/// must not hash the whole of it either.
+fn bounded(password: &str) -> &str {
+    if password.len() > crate::domain::user::MAX_PASSWORD_LEN { "" } else { password }
+}
+
+/// Password checks for one account run one at a time on this host, so guesses sent at once
+/// cannot all pass the hourly cap before any is recorded. Accounts share a fixed set of
+/// locks by id: memory stays bounded, and two accounts rarely wait for each other.
+#[derive(Debug)]
+pub struct AccountLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for AccountLocks {
+    fn default() -> Self {
+        AccountLocks((0..1024).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl AccountLocks {
+    async fn lock(&self, user: crate::domain::user::UserId) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0[(user % self.0.len() as u64) as usize].lock().await
+    }
+}
 
 #[async_trait]
 impl Authenticator for PasswordAuthenticator {
@@ -255,29 +292,28 @@ impl Services {
             self.record_login_attempt(&attempt, None, LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS)).await?;
             return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
         }
+        // Every path below that answers "no" without checking the user's hash checks a decoy,
+        // so an unknown email, an unclaimed account and a wrong password take the same time.
         let Some(user) = self.store.user_by_email(email).await?.filter(|u| !u.is_deleted()) else {
+            self.passwords.verify_decoy(bounded(password)).await?;
             self.record_login_attempt(&attempt, None, LoginStatus::NotFoundEmail, Some("Invalid email.")).await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Invalid email."));
         };
         if self.is_unclaimed(&user).await? {
+            self.passwords.verify_decoy(bounded(password)).await?;
             self.record_login_attempt(&attempt, Some(&user), LoginStatus::UnclaimedUser, Some("Account is unclaimed."))
                 .await?;
             return Err(Error::auth(AuthReason::NotApproved, "Account is unclaimed."));
         }
-        if self.user_is_limited(&user).await? {
-            self.record_login_attempt(&attempt, Some(&user), LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS))
-                .await?;
-            return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS));
-        }
-        let verified = if password.len() > crate::domain::user::MAX_PASSWORD_LEN {
-            Verified::No
-        } else {
-            self.passwords.verify(password, &user.password_hash).await?
+        let verified = match self.guess_password(&attempt, &user, password).await? {
+            Guess::Throttled => return Err(Error::auth(AuthReason::RateLimited, TOO_MANY_ATTEMPTS)),
+            // A locked account answers exactly as a wrong password does, even to the right
+            // one: the answer must not tell an attacker that guessing has stopped counting.
+            Guess::Locked | Guess::Wrong => {
+                return Err(Error::auth(AuthReason::InvalidCredential, "Invalid password."));
+            }
+            Guess::Right(verified) => verified,
         };
-        if verified == Verified::No {
-            self.record_login_attempt(&attempt, Some(&user), LoginStatus::WrongPass, Some("Invalid password.")).await?;
-            return Err(Error::auth(AuthReason::InvalidCredential, "Invalid password."));
-        }
         if !user.active {
             self.record_login_attempt(&attempt, Some(&user), LoginStatus::InactiveUser, Some("Account is disabled."))
                 .await?;
@@ -288,6 +324,36 @@ impl Services {
         let status = if source.starts_with("ap") { LoginStatus::ApiOk } else { LoginStatus::Ok };
         self.record_login_attempt(&attempt, Some(&user), status, None).await?;
         Ok(user)
+    }
+
+    /// The one place a password is checked against an account's hash, under both limits:
+    /// REMP's throttle (consecutive failures in a short window) and the hourly cap on
+    /// evaluated guesses. Refusals and wrong passwords are recorded here, before the
+    /// account's lock is released, so concurrent guesses each see the ones before them and
+    /// the cap holds exactly on this host. A success is recorded by the caller.
+    pub(super) async fn guess_password(&self, attempt: &AttemptOf<'_>, user: &User, password: &str) -> Result<Guess> {
+        let _one_at_a_time = self.account_locks.lock(user.id).await;
+        if self.user_is_throttled(user).await? {
+            self.record_login_attempt(attempt, Some(user), LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS))
+                .await?;
+            return Ok(Guess::Throttled);
+        }
+        if self.user_is_locked(user).await? {
+            self.passwords.verify_decoy(bounded(password)).await?;
+            self.record_login_attempt(attempt, Some(user), LoginStatus::RateLimitExceeded, Some(ACCOUNT_LOCKED))
+                .await?;
+            return Ok(Guess::Locked);
+        }
+        let verified = if password.len() > crate::domain::user::MAX_PASSWORD_LEN {
+            Verified::No
+        } else {
+            self.passwords.verify(password, &user.password_hash).await?
+        };
+        if verified == Verified::No {
+            self.record_login_attempt(attempt, Some(user), LoginStatus::WrongPass, Some("Invalid password.")).await?;
+            return Ok(Guess::Wrong);
+        }
+        Ok(Guess::Right(verified))
     }
 
     async fn rehash(&self, mut user: User, password: &str) -> Result<User> {
@@ -348,15 +414,17 @@ impl Services {
         Ok(self.limited(&marks))
     }
 
-    pub(super) async fn user_is_limited(&self, user: &User) -> Result<bool> {
-        let limits = self.config.login_limits;
-        let marks = self.store.recent_attempts_by_user(user.id, limits.attempts).await?;
-        if self.limited(&marks) {
-            return Ok(true);
-        }
+    /// REMP's per-user throttle: the last `attempts` attempts all failed, the newest recently.
+    async fn user_is_throttled(&self, user: &User) -> Result<bool> {
+        let marks = self.store.recent_attempts_by_user(user.id, self.config.login_limits.attempts).await?;
+        Ok(self.limited(&marks))
+    }
+
+    /// The hourly cap: this many wrong passwords were evaluated for the account in the last hour.
+    async fn user_is_locked(&self, user: &User) -> Result<bool> {
+        let cap = self.config.login_limits.max_guesses_per_hour;
         let hour_ago = now() - chrono::Duration::hours(1);
-        let guesses = self.store.wrong_passwords_since(user.id, hour_ago, limits.max_guesses_per_hour).await?;
-        Ok(guesses >= limits.max_guesses_per_hour)
+        Ok(self.store.wrong_passwords_since(user.id, hour_ago, cap).await? >= cap)
     }
 
     /// Authorize an API token for a route (REMP's `BearerTokenAuthorization`).
@@ -433,8 +501,11 @@ impl Services {
             return Ok(Err(Unauthorized("Device token doesn't exist".into())));
         }
         let digest = TokenDigest::of(token);
+        // A token of a disabled or deleted user is refused whatever else revoked it (or did
+        // not): the account's state is checked on every request.
+        let usable = |user: &User| user.active && !user.is_deleted();
         if let Some(access) = self.store.access_token(&digest).await? {
-            return Ok(match self.store.user(access.user_id).await? {
+            return Ok(match self.store.user(access.user_id).await?.filter(usable) {
                 Some(user) => Ok(UserAuthorization { access_tokens: vec![access], users: vec![user], device: None }),
                 None => Err(Unauthorized("Device token doesn't exist".into())),
             });
@@ -442,15 +513,16 @@ impl Services {
         let Some(device) = self.store.device_token(&digest).await? else {
             return Ok(Err(Unauthorized("Device token doesn't exist".into())));
         };
-        let access_tokens = self.store.access_tokens_of_device(device.id).await?;
+        let mut access_tokens = self.store.access_tokens_of_device(device.id).await?;
         let mut users: Vec<User> = Vec::new();
         for t in &access_tokens {
             if users.iter().all(|u| u.id != t.user_id)
-                && let Some(u) = self.store.user(t.user_id).await?
+                && let Some(u) = self.store.user(t.user_id).await?.filter(usable)
             {
                 users.push(u);
             }
         }
+        access_tokens.retain(|t| users.iter().any(|u| u.id == t.user_id));
         self.store.apply(Batch(vec![Change::TouchDeviceToken { digest, at: now() }])).await?;
         Ok(Ok(UserAuthorization { access_tokens, users, device: Some(device) }))
     }

@@ -9,6 +9,10 @@
 //! At most `workers` hashes run at once (one per core by default); at most `MAX_QUEUED`
 //! requests wait behind them, and the rest are refused at once with `Busy` rather than piling
 //! up memory (each hash takes 19 MiB).
+//!
+//! A sign-in for an account that does not exist (or cannot be checked) still runs one
+//! verification, against a decoy hash of the configured cost: the answer takes as long as a
+//! wrong password, so response time does not tell which emails have accounts.
 
 use crate::domain::{Error, Result};
 use argon2::{
@@ -17,9 +21,9 @@ use argon2::{
 };
 use std::sync::{
     Arc,
-    atomic::{AtomicUsize, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Requests that may wait for a hashing slot. Beyond this a login storm is shed with 503s
 /// instead of queueing minutes of work.
@@ -70,6 +74,11 @@ pub struct PasswordHasher {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     jobs: std::sync::mpsc::SyncSender<Job>,
+    /// Passwords checked against a stored hash (decoy checks excluded): the guesses an
+    /// attacker got evaluated, exported on `/metrics`.
+    evaluated: Arc<AtomicU64>,
+    /// A hash of a random password at the configured cost, made on first need.
+    decoy: Arc<OnceCell<String>>,
 }
 
 impl PasswordHasher {
@@ -98,7 +107,19 @@ impl PasswordHasher {
                 tracing::error!(error = %e, "cannot start a password-hashing thread");
             }
         }
-        PasswordHasher { cost, slots: Arc::new(Semaphore::new(workers)), waiting: Arc::new(AtomicUsize::new(0)), jobs }
+        PasswordHasher {
+            cost,
+            slots: Arc::new(Semaphore::new(workers)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            jobs,
+            evaluated: Arc::new(AtomicU64::new(0)),
+            decoy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Passwords verified against a stored hash since start (decoy verifications excluded).
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated.load(Ordering::Relaxed)
     }
 
     /// Requests currently waiting for a hashing slot.
@@ -130,19 +151,37 @@ impl PasswordHasher {
         self.run(move || hash_now(cost, &password)).await
     }
 
-    /// Check a password against a stored hash.
+    /// Check a password against a stored hash. A stored value that is no hash at all (an
+    /// anonymized user) verifies nothing, after a decoy verification so it takes as long.
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified> {
         if is_bcrypt(stored) {
+            self.evaluated.fetch_add(1, Ordering::Relaxed);
             let (password, stored) = (password.to_owned(), stored.to_owned());
             return self.run(move || Ok(verify_bcrypt_now(&password, &stored))).await;
         }
         if PasswordHash::new(stored).is_err() {
-            // Not a hash we can check (anonymized user, empty column): never verifies, and
-            // costs no hashing slot.
+            self.verify_decoy(password).await?;
             return Ok(Verified::No);
         }
+        self.evaluated.fetch_add(1, Ordering::Relaxed);
         let (password, stored, cost) = (password.to_owned(), stored.to_owned(), self.cost);
         self.run(move || verify_now(cost, &password, &stored)).await
+    }
+
+    /// Spend exactly the work of checking a wrong password, against no account: for answers
+    /// that must not be told apart from a wrong password by their timing.
+    pub async fn verify_decoy(&self, password: &str) -> Result<()> {
+        let decoy = self
+            .decoy
+            .get_or_try_init(|| async {
+                let random = crate::domain::secret::new_token()?;
+                self.hash(&random.plain).await
+            })
+            .await?
+            .clone();
+        let (password, cost) = (password.to_owned(), self.cost);
+        self.run(move || verify_now(cost, &password, &decoy)).await?;
+        Ok(())
     }
 }
 

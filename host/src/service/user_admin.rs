@@ -9,7 +9,7 @@
 use super::{Services, auth::AttemptOf};
 use crate::domain::{
     Error, Result,
-    attempt::{LoginStatus, PasswordChangeKind},
+    attempt::PasswordChangeKind,
     event::DomainEvent,
     now,
     secret::{TokenDigest, generate_password},
@@ -306,8 +306,18 @@ impl Services {
         if let Some(v) = fields.ext_id {
             user.ext_id = v;
         }
+        let disabling = user.active && fields.active == Some(false);
         if let Some(v) = fields.active {
             user.active = v;
+        }
+        if disabling {
+            // As REMP's `user:disable`: a disabled account keeps no session, so enabling it
+            // again does not bring old tokens back to life.
+            for t in self.store.access_tokens_of_user(user.id).await? {
+                batch.push(Change::DeleteAccessToken(t.digest));
+            }
+            batch.push(Change::DeleteAutologinTokensOf { user_id: user.id });
+            events.push(DomainEvent::UserDisabled { user_id: user.id });
         }
         if let Some(v) = fields.role {
             user.role = v;
@@ -331,7 +341,12 @@ impl Services {
         }
         user.modified_at = now();
         batch.push(Change::PutUser(Box::new(user.clone())));
-        self.store.apply(batch).await?;
+        let applied = self.store.apply(batch).await?;
+        events.extend(applied.removed_access_tokens.iter().map(|t| DomainEvent::RemovedAccessToken {
+            user_id: t.user_id,
+            token_id: t.id,
+            source: t.source.clone(),
+        }));
         events.push(DomainEvent::UserUpdated { user_id: user.id });
         self.events.publish_all(events);
         Ok(user)
@@ -405,19 +420,14 @@ impl Services {
         check_password(&change.password)?;
         check_confirmation(&change.password, Some(&change.password_confirmation))?;
         let attempt = AttemptOf { email: &user.email, source: "api-profile-password", client };
-        if self.user_is_limited(user).await? {
-            self.record_login_attempt(&attempt, Some(user), LoginStatus::RateLimitExceeded, Some("Too many attempts."))
-                .await?;
-            return Err(Error::RateLimited("Too many unsuccessful attempts. Try it later.".into()));
-        }
-        let verified = if change.old_password.len() > MAX_PASSWORD_LEN {
-            super::passwords::Verified::No
-        } else {
-            self.passwords.verify(&change.old_password, &user.password_hash).await?
-        };
-        if verified == super::passwords::Verified::No {
-            self.record_login_attempt(&attempt, Some(user), LoginStatus::WrongPass, Some("Invalid password.")).await?;
-            return Err(Error::invalid("invalid_old_password", "old_password", "The old password is wrong"));
+        match self.guess_password(&attempt, user, &change.old_password).await? {
+            super::auth::Guess::Throttled | super::auth::Guess::Locked => {
+                return Err(Error::RateLimited("Too many unsuccessful attempts. Try it later.".into()));
+            }
+            super::auth::Guess::Wrong => {
+                return Err(Error::invalid("invalid_old_password", "old_password", "The old password is wrong"));
+            }
+            super::auth::Guess::Right(_) => {}
         }
         let revoke = change.revoke_other_tokens.then_some(current_tokens);
         self.store_password(user.clone(), &change.password, PasswordChangeKind::Change, false, revoke).await
