@@ -5,6 +5,7 @@
 mod harness;
 mod mariadb;
 
+mod account_guarantees;
 mod accounts;
 mod addresses;
 mod admin_console;
