@@ -65,10 +65,10 @@ pub(super) enum Guess {
     Right(Verified),
 }
 
-/// A password too long to hash is checked (and refused) without hashing; the decoy for it
-/// must not hash the whole of it either.
-fn bounded(password: &str) -> &str {
-    if password.len() > crate::domain::user::MAX_PASSWORD_LEN { "" } else { password }
+/// Whether a password is short enough to be hashed; a longer one is refused unhashed, by
+/// every path alike.
+fn hashable(password: &str) -> bool {
+    password.len() <= crate::domain::user::MAX_PASSWORD_LEN
 }
 
 /// Password checks for one account run one at a time on this host, so guesses sent at once
@@ -295,12 +295,12 @@ impl Services {
         // Every path below that answers "no" without checking the user's hash checks a decoy,
         // so an unknown email, an unclaimed account and a wrong password take the same time.
         let Some(user) = self.store.user_by_email(email).await?.filter(|u| !u.is_deleted()) else {
-            self.passwords.verify_decoy(bounded(password)).await?;
+            self.pretend_to_verify(password).await?;
             self.record_login_attempt(&attempt, None, LoginStatus::NotFoundEmail, Some("Invalid email.")).await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Invalid email."));
         };
         if self.is_unclaimed(&user).await? {
-            self.passwords.verify_decoy(bounded(password)).await?;
+            self.pretend_to_verify(password).await?;
             self.record_login_attempt(&attempt, Some(&user), LoginStatus::UnclaimedUser, Some("Account is unclaimed."))
                 .await?;
             return Err(Error::auth(AuthReason::NotApproved, "Account is unclaimed."));
@@ -339,16 +339,13 @@ impl Services {
             return Ok(Guess::Throttled);
         }
         if self.user_is_locked(user).await? {
-            self.passwords.verify_decoy(bounded(password)).await?;
+            self.pretend_to_verify(password).await?;
             self.record_login_attempt(attempt, Some(user), LoginStatus::RateLimitExceeded, Some(ACCOUNT_LOCKED))
                 .await?;
             return Ok(Guess::Locked);
         }
-        let verified = if password.len() > crate::domain::user::MAX_PASSWORD_LEN {
-            Verified::No
-        } else {
-            self.passwords.verify(password, &user.password_hash).await?
-        };
+        let verified =
+            if hashable(password) { self.passwords.verify(password, &user.password_hash).await? } else { Verified::No };
         if verified == Verified::No {
             self.record_login_attempt(attempt, Some(user), LoginStatus::WrongPass, Some("Invalid password.")).await?;
             return Ok(Guess::Wrong);
@@ -412,6 +409,11 @@ impl Services {
     async fn ip_is_limited(&self, ip: &str) -> Result<bool> {
         let marks = self.store.recent_attempts_by_ip(ip, self.config.login_limits.attempts).await?;
         Ok(self.limited(&marks))
+    }
+
+    /// The work of checking a wrong password, for answers that have no hash to check.
+    async fn pretend_to_verify(&self, password: &str) -> Result<()> {
+        if hashable(password) { self.passwords.verify_decoy(password).await } else { Ok(()) }
     }
 
     /// REMP's per-user throttle: the last `attempts` attempts all failed, the newest recently.

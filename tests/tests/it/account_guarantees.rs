@@ -133,6 +133,26 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Runs `a` and `b` in `pairs` back-to-back pairs, alternating which goes first, and returns the
+/// interquartile mean of the differences a − b with the medians of a and b (all in ms).
+fn paired_difference(pairs: usize, a: impl Fn(usize) -> f64, b: impl Fn(usize) -> f64) -> (f64, f64, f64) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for n in 0..pairs {
+        if n % 2 == 0 {
+            xs.push(a(n));
+            ys.push(b(n));
+        } else {
+            ys.push(b(n));
+            xs.push(a(n));
+        }
+    }
+    let mut diffs: Vec<f64> = xs.iter().zip(&ys).map(|(x, y)| x - y).collect();
+    diffs.sort_by(f64::total_cmp);
+    let quarter = diffs.len() / 4;
+    let middle = &diffs[quarter..diffs.len() - quarter];
+    (middle.iter().sum::<f64>() / middle.len() as f64, median(xs), median(ys))
+}
+
 #[test]
 fn unknown_email_and_wrong_password_take_the_same_time_within_2_ms() {
     // CRM_USERS_TIMING_SAMPLES=2000 for the long form (the anchors' criterion).
@@ -155,27 +175,14 @@ fn unknown_email_and_wrong_password_take_the_same_time_within_2_ms() {
     for n in 0..10 {
         timed("nobody-warmup@example.com", n);
     }
-    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-    for n in 0..samples {
-        let account = format!("known{}@example.com", n % accounts);
-        if n % 2 == 0 {
-            unknown.push(timed(&format!("nobody{n}@example.com"), 100 + 2 * n));
-            wrong.push(timed(&account, 101 + 2 * n));
-        } else {
-            wrong.push(timed(&account, 101 + 2 * n));
-            unknown.push(timed(&format!("nobody{n}@example.com"), 100 + 2 * n));
-        }
-    }
-    let diffs: Vec<f64> = unknown.iter().zip(&wrong).map(|(u, w)| u - w).collect();
-    let mut sorted = diffs.clone();
-    sorted.sort_by(f64::total_cmp);
-    let trim = sorted.len() / 4;
-    let trimmed = &sorted[trim..sorted.len() - trim];
-    let tmean = trimmed.iter().sum::<f64>() / trimmed.len() as f64;
-    let (u, w) = (median(unknown), median(wrong));
+    let (tmean, u, w) = paired_difference(
+        samples,
+        |n| timed(&format!("nobody{n}@example.com"), 100 + 2 * n),
+        |n| timed(&format!("known{}@example.com", n % accounts), 101 + 2 * n),
+    );
     eprintln!(
-        "median over {samples} interleaved pairs: unknown email {u:.2} ms, wrong password {w:.2} ms; median diff {:.2}; trimmed mean diff {tmean:.2}",
-        median(diffs)
+        "{samples} interleaved pairs: median unknown email {u:.2} ms, wrong password {w:.2} ms; \
+         interquartile mean of the differences {tmean:.2} ms"
     );
     assert!(w > 5.0, "a wrong password must cost a hash; median {w:.2} ms");
     // Each pair ran back to back, so its difference cancels what the machine was doing at the
@@ -331,4 +338,42 @@ fn revoked_disabled_and_deleted_users_tokens_stop_working_at_once() {
     s.get("/api/users", Some(&token)).expect(200);
     s.req("DELETE", &format!("/api/api-tokens/{token_id}")).bearer(Some(&s.api_token)).send();
     gone(&s.get("/api/users", Some(&token)), "a revoked API token");
+}
+
+#[test]
+fn password_settings_weaker_than_owasp_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for weaker in ["memory_kib = 8192", "iterations = 1"] {
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, format!("[passwords]\n{weaker}\n")).expect("write config");
+        let mut cmd = crate::harness::bin_command();
+        cmd.arg("serve").arg("--data").arg(dir.path().join("data")).arg("--listen").arg("127.0.0.1:0");
+        cmd.arg("--config").arg(&config);
+        let out = crate::harness::output_with_timeout(cmd);
+        assert!(!out.status.success(), "{weaker} must be refused: {}", crate::harness::combined(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("OWASP"), "the refusal names the floor: {stderr}");
+    }
+}
+
+#[test]
+fn over_long_passwords_are_refused_without_hashing_for_known_and_unknown_emails_alike() {
+    let s = TestServer::start_with_config(STUFFING_CONFIG);
+    s.create_user("long@example.com", "short-enough-1");
+    let huge = "x".repeat(100 * 1024);
+    let before = verifications(&s);
+    let started = Instant::now();
+    let timed = |email: &str, n: usize| {
+        let t = Instant::now();
+        let r = login_from(&s, &format!("198.18.0.{}", n % 250 + 1), email, &huge);
+        assert_eq!(r.status, 400, "{}", r.text);
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let (difference, _, _) =
+        paired_difference(20, |n| timed("nobody@example.com", n), |n| timed("long@example.com", n));
+    assert!(difference.abs() <= 2.0, "unknown minus known email with a 100 KiB password: {difference:.2} ms");
+    let known = login_from(&s, "198.18.1.1", "long@example.com", &huge);
+    known.expect_fields(400, json!({"code": "invalid_credential"}));
+    assert_eq!(verifications(&s), before, "no hash was computed for a 100 KiB password");
+    assert!(started.elapsed().as_secs() < 10, "answered without hashing: {:?}", started.elapsed());
 }
