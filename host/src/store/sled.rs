@@ -172,6 +172,10 @@ impl SledStore {
     /// [`SledStore::open`] with a chosen way of making writes durable.
     pub fn open_with(dir: &Path, mode: CommitMode) -> anyhow::Result<Self> {
         use anyhow::Context;
+        // sled's log file: present once a store was made here. A store that had one and opens
+        // without a schema version lost everything to damage (sled's recovery drops a log it
+        // cannot read as a torn write), and must not pass for a new one.
+        let existed = dir.join("db").is_file();
         let db = open_sled(dir)?;
         let all = TREES
             .iter()
@@ -185,6 +189,12 @@ impl SledStore {
                 // users but no version is not ours to guess about.
                 if !t.users.is_empty() {
                     anyhow::bail!("{} holds data without a schema version; refusing to open it", dir.display());
+                }
+                if existed {
+                    anyhow::bail!(
+                        "cannot open the store in {}: sled found no readable data in its log; {RESTORE_HINT}",
+                        dir.display()
+                    );
                 }
                 t.system.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;

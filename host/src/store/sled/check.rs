@@ -499,3 +499,58 @@ impl SledStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::Role;
+    use crate::store::{Batch, Change};
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            password_hash: "x".into(),
+            first_name: None,
+            last_name: None,
+            role: Role::User,
+            active: true,
+            source: "test".into(),
+            referer: None,
+            registration_channel: "crm".into(),
+            locale: "en_US".into(),
+            ext_id: None,
+            note: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_consistent_store_checks_clean_and_each_broken_index_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let meta = vec![("k".to_string(), "v".to_string(), true)];
+        let (a, _) = store.create_user(new_user("a@example.com"), meta, None).await.unwrap();
+        let g = store.apply(Batch(vec![Change::InsertGroup { name: "G".into(), sorting: 1 }])).await.unwrap();
+        let g = g.group().unwrap().id;
+        store.apply(Batch(vec![Change::AddToGroup { user_id: a.id, group_id: g }])).await.unwrap();
+        let report = store.check().unwrap();
+        assert!(report.is_clean(), "{:?}", report.findings);
+        assert!(report.entries > 5);
+
+        // Break one thing of each sort behind the store's back.
+        store.t.users_by_email.remove("a@example.com").unwrap();
+        store.t.group_users.insert(concat(&[&be(g), &be(99)]), &[]).unwrap();
+        store.t.meta_by_key.remove(meta_index_key("k", "v", a.id)).unwrap();
+        store.t.system.insert("seq/users", &be(0)).unwrap();
+        let report = store.check().unwrap();
+        let all = report.findings.join("\n");
+        for expected in [
+            "email a@example.com is not in the email index",
+            "member 99 of group 1: missing from the user's groups",
+            "meta k of user 1: not in the key/value index",
+            "sequence users is at 0, behind the stored id 1",
+        ] {
+            assert!(all.contains(expected), "no '{expected}' in\n{all}");
+        }
+        assert_eq!(report.problems, 4, "{all}");
+    }
+}
