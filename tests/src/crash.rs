@@ -60,7 +60,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -69,7 +69,7 @@ impl Rng {
         x
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -279,7 +279,7 @@ fn writer(run: &Run, server: &Server, ledger: &Mutex<Ledger>, stop: &AtomicBool,
                 }
             }
             (3, Some(u)) => {
-                let (key, value) = (format!("k-{cycle}-{w}-{n}"), format!("v{}", rng.next()));
+                let (key, value) = (format!("k-{cycle}-{w}-{n}"), format!("v{}", rng.next_u64()));
                 let body = json!({"user_id": u.id, "key": key, "value": value, "is_public": true});
                 match send(run.api(server, post.clone(), "/api/v1/user-meta/upsert").json(&body)) {
                     Ok((200, _)) => {
@@ -470,7 +470,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
         let (lo, hi) = run.opts.kill_after;
         let span = (hi.saturating_sub(lo)).as_millis() as u64;
         let kill_at = lo + Duration::from_millis(rng.below(span + 1));
-        let seeds: Vec<u64> = (0..WRITERS).map(|_| rng.next()).collect();
+        let seeds: Vec<u64> = (0..WRITERS).map(|_| rng.next_u64()).collect();
         std::thread::scope(|scope| {
             for (w, seed) in seeds.iter().enumerate() {
                 let (run, server, ledger, stop) = (&run, &server, &ledger, &stop);

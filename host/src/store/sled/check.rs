@@ -314,7 +314,7 @@ impl SledStore {
             let (k, digest) = item?;
             r.entries += 1;
             let token = Self::get_json::<AutologinToken>(&t.autologin_tokens, &digest).ok().flatten();
-            if !token.is_some_and(|tok| k.as_ref() == concat(&[&be(tok.user_id), &be(tok.id)])) {
+            if token.is_none_or(|tok| k.as_ref() != concat(&[&be(tok.user_id), &be(tok.id)])) {
                 r.problem(format!("autologin tokens by user: entry {} has no matching token", hex_key(&k)));
             }
         }
@@ -339,7 +339,7 @@ impl SledStore {
             let (k, key) = item?;
             r.entries += 1;
             let account = Self::get_json::<ConnectedAccount>(&t.connected_accounts, &key).ok().flatten();
-            if !account.is_some_and(|a| k.as_ref() == concat(&[&be(a.user_id), &be(a.id)])) {
+            if account.is_none_or(|a| k.as_ref() != concat(&[&be(a.user_id), &be(a.id)])) {
                 r.problem(format!("connected accounts by user: entry {} has no matching account", hex_key(&k)));
             }
         }
@@ -433,7 +433,7 @@ impl SledStore {
             let (k, id) = item?;
             r.entries += 1;
             let role = Self::get_json::<AdminRole>(&t.roles, &id).ok().flatten();
-            if !role.is_some_and(|role| role_name_key(&role.name).as_bytes() == k.as_ref()) {
+            if role.is_none_or(|role| role_name_key(&role.name).as_bytes() != k.as_ref()) {
                 r.problem(format!("role name index: '{}' has no matching role", String::from_utf8_lossy(&k)));
             }
         }
