@@ -292,11 +292,15 @@ fn open_sled(dir: &Path) -> anyhow::Result<sled::Db> {
         anyhow::bail!("the store {} is not a folder; {RESTORE_HINT}", dir.display());
     }
     let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
-    // The default hook would print the panic with a backtrace hint; the message below says it all.
+    // The default hook would print the panic with a backtrace hint; the message below says it
+    // all. Opens in parallel (tests) take turns, so the default hook is always put back.
+    static QUIET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = QUIET.lock().unwrap_or_else(|e| e.into_inner());
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
     std::panic::set_hook(hook);
+    drop(turn);
     match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => anyhow::bail!("cannot open the store in {}: {e}; {RESTORE_HINT}", dir.display()),
