@@ -158,6 +158,9 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
     response
 }
 
+/// `Retry-After` of a storage failure: the store probes for recovery once a second.
+const STORAGE_RETRY_AFTER_SECS: &str = "5";
+
 /// An error on its way out. Specific routes turn the errors they document into their own
 /// bodies first; what is left is mapped here, and 5xx causes are logged, never sent.
 #[derive(Debug)]
@@ -179,7 +182,18 @@ impl IntoResponse for ApiError {
             Error::Auth { message, .. } => (StatusCode::BAD_REQUEST, message.clone()),
             Error::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
             Error::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
-            Error::Storage(_) | Error::Internal(_) => {
+            Error::Storage(_) => {
+                // A full disk or a failing device: the store recovers on its own, so the
+                // client is told to come back, and nothing about the cause.
+                tracing::error!(error = %e, "request failed");
+                let mut response = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"status": "error", "code": "storage_unavailable", "message": "The service cannot store data right now; try again later"}),
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(STORAGE_RETRY_AFTER_SECS));
+                return response;
+            }
+            Error::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
                 return json(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,7 +7,10 @@ use crate::domain::email::{DomainBlocklist, EmailValidator};
 use crate::plugins::PluginHost;
 use crate::service::sso::SsoProviders;
 use crate::service::{Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes};
-use crate::store::{Store, UserScan, sled::SledStore};
+use crate::store::{
+    Store, UserScan,
+    sled::{RecoveringStore, SledStore},
+};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::fs::File;
@@ -15,6 +18,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+mod maintenance;
 
 /// A users service speaking the REMP CRM users API, with WebAssembly plugins.
 ///
@@ -69,9 +74,38 @@ enum Command {
     /// Manage admin roles and their permissions (route names or '*').
     #[command(subcommand)]
     Role(RoleCommand),
-    /// Bring users over from another system.
+    /// Bring users over from another system (`import remp`), or restore a backup written by
+    /// `export` (`import --input FILE`).
+    Import(ImportArgs),
+    /// Write every record (users, tokens as digests, meta, groups, roles, addresses, logs,
+    /// plugin data, server secrets) as JSON lines, for backups and migrations. Run it while no
+    /// server holds the data folder.
+    Export {
+        /// Where to write; `-` is stdout. A file is written beside and renamed into place when
+        /// complete, so an interrupted export never looks like a finished one.
+        #[arg(long, value_name = "FILE|-", default_value = "-")]
+        output: PathBuf,
+    },
+    /// Check the store like fsck: every record readable and under its own key, every index
+    /// entry matching its record both ways, every reference resolving, sequences past every
+    /// id. Prints each inconsistency; exit status 1 when there is any. Read only.
+    Check,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ImportArgs {
     #[command(subcommand)]
-    Import(ImportCommand),
+    source: Option<ImportCommand>,
+    /// A backup written by `crm-users export`; `-` is stdin. The whole file is checked before
+    /// anything is written; into an empty data folder it is all or nothing.
+    #[arg(long, value_name = "FILE|-")]
+    input: Option<PathBuf>,
+    /// Write into a data folder that holds data already: each record replaces the one with
+    /// its id (users keep a different user's email or uuid out). Without it, a folder with
+    /// data is refused.
+    #[arg(long)]
+    merge: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,7 +354,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::AddressType(cmd) => address_type(config, cmd).await,
             Command::Group(cmd) => group(config, cmd).await,
             Command::Role(cmd) => role(config, cmd).await,
-            Command::Import(cmd) => import(config, cmd).await,
+            Command::Import(ImportArgs { source: Some(cmd), .. }) => import(config, cmd).await,
+            Command::Import(ImportArgs { source: None, input, merge }) => {
+                let Some(input) = input else {
+                    anyhow::bail!("import needs --input FILE (a backup from `crm-users export`) or `remp`");
+                };
+                maintenance::import(&config, &input, merge).await
+            }
+            Command::Export { output } => maintenance::export(&config, &output).await,
+            Command::Check => maintenance::check(&config).await,
         }
     })
 }
@@ -337,11 +379,14 @@ impl std::fmt::Debug for Opened {
     }
 }
 
+/// The sled store's folder inside the data folder.
+const SLED_FOLDER: &str = "sled";
+
 /// Lock the data folder and build the services over it: the composition root. With
 /// `load_plugins`, the plugins folder is loaded, and a broken plugin stops the start.
 pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened> {
     let lock = lock_data_folder(&config.data)?;
-    let store: Arc<dyn Store> = Arc::new(SledStore::open_with(&config.data.join("sled"), config.commit)?);
+    let store: Arc<dyn Store> = Arc::new(RecoveringStore::open(&config.data.join(SLED_FOLDER), config.commit)?);
     let plugins =
         Arc::new(PluginHost::new(config.plugins.clone(), Some(config.data.join("plugin-cache")), store.clone())?);
     if load_plugins {
@@ -355,7 +400,7 @@ pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened>
 }
 
 /// Take the folder's lock file, so that a CLI command never writes under a running server.
-fn lock_data_folder(dir: &Path) -> anyhow::Result<File> {
+pub(crate) fn lock_data_folder(dir: &Path) -> anyhow::Result<File> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("LOCK");
     let file = File::options()

@@ -8,7 +8,8 @@
 //! - [`metrics`]: process-wide counters and the Prometheus text format (no dependencies).
 //! - [`domain`]: types and rules (users, tokens, meta, groups, admin roles, attempts, addresses
 //!   and countries, events, errors). No I/O.
-//! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default.
+//! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default;
+//!   [`store::backup`] writes and reads any store's records as JSON lines (backups, migrations).
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes, addresses and address
 //!   types, groups, roles and permission checks, the users directory), the event bus and the

@@ -5,12 +5,16 @@
 //! changes and applies all of them or none, with every secondary index updated in the same
 //! transaction, and returns only once the batch is durable on disk.
 
+pub mod backup;
 pub mod sled;
 
 use crate::domain::{
     Result, Timestamp,
     address::{Address, AddressChangeRequest, AddressId, AddressType, ChangeRequestId, ChangeRequestStatus},
-    attempt::{AttemptMark, LoginAttempt, LoginStatus, PasswordChange, PasswordChangeKind, RegistrationStatus},
+    attempt::{
+        AttemptMark, LoginAttempt, LoginStatus, PasswordChange, PasswordChangeKind, RegistrationAttempt,
+        RegistrationStatus,
+    },
     group::{Group, GroupId},
     meta::MetaEntry,
     role::{AdminRole, RoleId},
@@ -19,6 +23,7 @@ use crate::domain::{
     user::{NewUser, User, UserId},
 };
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// Version of the stored layout; a store written by another version is refused at open.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -218,11 +223,17 @@ pub enum Change {
     Import(Imported),
 }
 
-/// A record brought over from another system (`crm-users import remp`), complete with its id
-/// and timestamps. Writing it replaces the record stored under the same id (or, for tokens,
-/// the same digest) together with its indexes, so an import that runs twice duplicates
-/// nothing; the id sequence moves past it, so records created later never collide with it.
-#[derive(Debug, Clone)]
+/// A record brought over from another system (`crm-users import remp`) or from a backup
+/// (`crm-users import`, written by [`Store::export`]), complete with its id and timestamps.
+/// Writing it replaces the record stored under the same id (or, for tokens, the same digest)
+/// together with its indexes, so an import that runs twice duplicates nothing; the id sequence
+/// moves past it, so records created later never collide with it.
+///
+/// Serialized (see [`backup`]) as `{"kind":"<variant in snake_case>","record":{...}}`; the
+/// record is the domain type's own JSON. Variants are only ever added, so a backup stays
+/// readable by later versions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "record", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Imported {
     /// Fails with `email_taken` (or `uuid_taken`) when another user holds the email (uuid).
     User(Box<User>),
@@ -246,6 +257,58 @@ pub enum Imported {
     /// Fails with not found when the user is missing.
     Address(Box<Address>),
     AddressChangeRequest(Box<AddressChangeRequest>),
+    // Backups (issue 7): the kinds no other system has, so that every record round-trips.
+    /// Fails with `role_name_taken` when another role holds the name (any case).
+    Role(AdminRole),
+    /// The complete set of roles assigned to a user (replaces the stored set). Fails with not
+    /// found when the user is missing and `unknown_role` when a role is.
+    UserRoles {
+        user_id: UserId,
+        roles: Vec<RoleId>,
+    },
+    RegistrationAttempt(RegistrationAttempt),
+    /// A plugin's own key-value entry; the value is base64 in JSON.
+    PluginKv {
+        plugin: String,
+        key: String,
+        #[serde(with = "base64_bytes")]
+        value: Vec<u8>,
+    },
+    /// A named server secret ([`Store::server_secret`]), hex in JSON. Keeping it keeps what
+    /// was derived from it (REMP's `hashed_id`) the same after a restore.
+    ServerSecret {
+        name: String,
+        #[serde(with = "crate::domain::secret::hex_bytes")]
+        key: [u8; 32],
+    },
+    /// An `Idempotency-Key` already answered in `scope`, and when.
+    IdempotencyKey {
+        scope: String,
+        key: String,
+        at: Timestamp,
+    },
+    /// The last id a sequence handed out (`users`, `access_tokens`, `addresses`, ...). Writing
+    /// it only ever moves the sequence forward, so ids reserved but never written in the
+    /// exported store are not handed out again after a restore either.
+    Sequence {
+        name: String,
+        last: u64,
+    },
+}
+
+/// `Vec<u8>` as a base64 string (standard alphabet, padded).
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Changes applied together or not at all.
@@ -435,4 +498,12 @@ pub trait Store: Send + Sync + 'static {
     async fn device_token_by_id(&self, id: u64) -> Result<Option<DeviceToken>>;
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> Result<u64>;
+    // Backups and migrations (issue 7)
+    /// Hand every stored record to `sink`, one at a time (never the whole store in memory), in
+    /// an order that replays into an empty store through `Change::Import`: server secrets,
+    /// then users, groups, roles, address types, API and device tokens, then the records that
+    /// refer to them, and the sequences' positions last. The order is deterministic, so two
+    /// exports of the same data are identical. An error from `sink` stops the export and is
+    /// returned. Not a snapshot: run it while nothing writes (the CLI holds the folder lock).
+    async fn export(&self, sink: &mut (dyn FnMut(Imported) -> Result<()> + Send)) -> Result<()>;
 }

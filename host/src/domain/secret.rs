@@ -83,7 +83,8 @@ pub fn new_key() -> crate::domain::Result<[u8; 32]> {
     random_bytes::<32>()
 }
 
-mod hex_bytes {
+/// `[u8; 32]` as 64 lowercase hex characters in serde formats.
+pub mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {

@@ -36,7 +36,9 @@
 //! | `role_users` | role id ++ user id | empty |
 //! | `system` | `schema_version`, `seq/<kind>`, `secret/<name>` | bytes |
 //!
-//! Imported records (`import.rs`) keep their ids and move `seq/<kind>` past them.
+//! Imported records (`import.rs`) keep their ids and move `seq/<kind>` past them; `export.rs`
+//! reads every record back out for backups; `check.rs` walks every
+//! tree and index for `crm-users check`; `recover.rs` reopens the store after a storage fault.
 //!
 //! Every write runs in one sled transaction over all trees and is durable before `apply`
 //! returns; concurrent writers share flushes (group commit, `commit.rs`).
@@ -66,11 +68,16 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::path::Path;
 
 mod apply;
+mod check;
 mod commit;
+mod export;
 mod import;
 mod keys;
+mod recover;
 
+pub use check::CheckReport;
 pub use commit::CommitMode;
+pub use recover::RecoveringStore;
 
 use apply::*;
 use keys::*;
@@ -165,16 +172,16 @@ impl SledStore {
     /// [`SledStore::open`] with a chosen way of making writes durable.
     pub fn open_with(dir: &Path, mode: CommitMode) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .with_context(|| format!("cannot open the sled store in {}", dir.display()))?;
+        // sled's log file: present once a store was made here. A store that had one and opens
+        // without a schema version lost everything to damage (sled's recovery drops a log it
+        // cannot read as a torn write), and must not pass for a new one.
+        let existed = dir.join("db").is_file();
+        let db = open_sled(dir)?;
         let all = TREES
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .context("cannot open the store's trees")?;
+            .with_context(|| format!("cannot open the store's trees in {}; {RESTORE_HINT}", dir.display()))?;
         let t = Trees::from_slice(&all);
         match t.system.get("schema_version")? {
             None => {
@@ -183,19 +190,25 @@ impl SledStore {
                 if !t.users.is_empty() {
                     anyhow::bail!("{} holds data without a schema version; refusing to open it", dir.display());
                 }
+                if existed {
+                    anyhow::bail!(
+                        "cannot open the store in {}: sled found no readable data in its log; {RESTORE_HINT}",
+                        dir.display()
+                    );
+                }
                 t.system.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;
             }
             Some(v) => {
-                let version = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| anyhow::anyhow!("the schema version in {} is corrupt", dir.display()))?;
+                let version = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).map_err(|_| {
+                    anyhow::anyhow!("the schema version in {} is corrupt; {RESTORE_HINT}", dir.display())
+                })?;
                 if version == 1 {
                     migrate_to_user_counts(&t).context("cannot upgrade the store to schema version 2")?;
                     db.flush()?;
                 } else if version != SCHEMA_VERSION {
                     anyhow::bail!(
-                        "{} holds schema version {version}; this build reads version {SCHEMA_VERSION}",
+                        "{} holds schema version {version}; this build reads version {SCHEMA_VERSION}: run the build that wrote it, or move the data over with `crm-users export` there and `crm-users import` here",
                         dir.display()
                     );
                 }
@@ -266,6 +279,39 @@ impl SledStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// What to do when a store folder cannot be read.
+const RESTORE_HINT: &str = "the folder is damaged or is not a crm-users store; move it aside and restore the data from a backup made with `crm-users export` (`crm-users import --input BACKUP.jsonl` into an empty data folder)";
+
+/// Open sled in `dir`. Damage sled reports as an error or, in some places, as a panic; either
+/// becomes one message that names the folder and the way out.
+fn open_sled(dir: &Path) -> anyhow::Result<sled::Db> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("the store {} is not a folder; {RESTORE_HINT}", dir.display());
+    }
+    let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+    // The default hook would print the panic with a backtrace hint; the message below says it
+    // all. Opens in parallel (tests) take turns, so the default hook is always put back.
+    static QUIET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = QUIET.lock().unwrap_or_else(|e| e.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    std::panic::set_hook(hook);
+    drop(turn);
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => anyhow::bail!("cannot open the store in {}: {e}; {RESTORE_HINT}", dir.display()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unreadable data".into());
+            anyhow::bail!("cannot open the store in {}: sled failed reading it ({what}); {RESTORE_HINT}", dir.display())
+        }
     }
 }
 
@@ -534,9 +580,8 @@ impl Store for SledStore {
 
     async fn server_secret(&self, name: &str) -> Result<[u8; 32]> {
         let key = format!("secret/{name}");
-        if let Some(v) = self.t.system.get(key.as_bytes()).map_err(Error::storage)? {
-            return <[u8; 32]>::try_from(v.as_ref())
-                .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")));
+        if let Some(secret) = self.stored_secret(name)? {
+            return Ok(secret);
         }
         let fresh = crate::domain::secret::new_key()?;
         // Two first uses racing must agree on one secret: only the first insert wins.
@@ -665,9 +710,23 @@ impl Store for SledStore {
     fn size_on_disk(&self) -> Result<u64> {
         self.db.size_on_disk().map_err(Error::storage)
     }
+
+    async fn export(&self, sink: &mut (dyn FnMut(crate::store::Imported) -> Result<()> + Send)) -> Result<()> {
+        self.export_all(sink)
+    }
 }
 
 impl SledStore {
+    /// The server secret `name` if one was made.
+    pub fn stored_secret(&self, name: &str) -> Result<Option<[u8; 32]>> {
+        match self.t.system.get(format!("secret/{name}").as_bytes()).map_err(Error::storage)? {
+            Some(v) => <[u8; 32]>::try_from(v.as_ref())
+                .map(Some)
+                .map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}"))),
+            None => Ok(None),
+        }
+    }
+
     /// Remove memberships of deleted groups and roles that were added after `pre` was read
     /// (see the module doc); nothing to do in the usual case.
     async fn sweep_deleted(&self, pre: &Prefetched) -> Result<()> {

@@ -122,6 +122,29 @@ pub(super) fn put_user_role_ids(t: &Trees<TransactionalTree>, user_id: UserId, i
     Ok(())
 }
 
+/// Replace the roles assigned to a user, both indexes following. Fails with not found for an
+/// unknown user and `unknown_role` for a missing role.
+pub(super) fn set_user_roles(t: &Trees<TransactionalTree>, user_id: UserId, roles: &[RoleId]) -> TxResult<()> {
+    if t.users.get(be(user_id))?.is_none() {
+        return abort(Error::NotFound(format!("User not found: {user_id}")));
+    }
+    let mut ids = roles.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in &ids {
+        if t.roles.get(be(*id))?.is_none() {
+            return abort(Error::invalid("unknown_role", "roles", format!("Role not found: {id}")));
+        }
+    }
+    for old in user_role_ids(t, user_id)? {
+        t.role_users.remove(concat(&[&be(old), &be(user_id)]))?;
+    }
+    for id in &ids {
+        t.role_users.insert(concat(&[&be(*id), &be(user_id)]), &[])?;
+    }
+    put_user_role_ids(t, user_id, &ids)
+}
+
 pub(super) fn unassign_role(t: &Trees<TransactionalTree>, role_id: RoleId, holders: &[UserId]) -> TxResult<()> {
     for user_id in holders {
         let mut ids = user_role_ids(t, *user_id)?;
@@ -488,26 +511,7 @@ pub(super) fn apply_change(
                 unassign_role(t, *role_id, holders)?;
             }
         }
-        Change::SetUserRoles { user_id, roles } => {
-            if t.users.get(be(*user_id))?.is_none() {
-                return abort(Error::NotFound(format!("User not found: {user_id}")));
-            }
-            let mut ids = roles.clone();
-            ids.sort_unstable();
-            ids.dedup();
-            for id in &ids {
-                if t.roles.get(be(*id))?.is_none() {
-                    return abort(Error::invalid("unknown_role", "roles", format!("Role not found: {id}")));
-                }
-            }
-            for old in user_role_ids(t, *user_id)? {
-                t.role_users.remove(concat(&[&be(old), &be(*user_id)]))?;
-            }
-            for id in &ids {
-                t.role_users.insert(concat(&[&be(*id), &be(*user_id)]), &[])?;
-            }
-            put_user_role_ids(t, *user_id, &ids)?;
-        }
+        Change::SetUserRoles { user_id, roles } => set_user_roles(t, *user_id, roles)?,
         Change::InsertUser(user) => {
             if t.users.get(be(user.id))?.is_some() {
                 return abort(Error::Conflict { code: "user_exists", message: format!("User {} exists", user.id) });

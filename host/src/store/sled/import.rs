@@ -149,6 +149,39 @@ pub(super) fn import(t: &Trees<TransactionalTree>, record: &Imported) -> TxResul
             t.address_change_requests.insert(&be(request.id), to_json(request.as_ref())?)?;
             advance_sequence(&t.system, sequence_name(IdSequence::AddressChangeRequest), request.id)
         }
+        Imported::Role(role) => {
+            let name_k = role_name_key(&role.name);
+            if let Some(owner) = t.roles_by_name.get(name_k.as_bytes())?
+                && owner.as_ref() != be(role.id)
+            {
+                return abort(role_name_taken(&role.name));
+            }
+            if let Some(old) = t.roles.get(be(role.id))? {
+                let old: AdminRole = tx_from_json(&old)?;
+                t.roles_by_name.remove(role_name_key(&old.name).as_bytes())?;
+            }
+            t.roles.insert(&be(role.id), to_json(role)?)?;
+            t.roles_by_name.insert(name_k.as_bytes(), &be(role.id))?;
+            advance_sequence(&t.system, "roles", role.id)
+        }
+        Imported::UserRoles { user_id, roles } => set_user_roles(t, *user_id, roles),
+        Imported::RegistrationAttempt(row) => {
+            t.registration_attempts.insert(&be(row.id), to_json(row)?)?;
+            advance_sequence(&t.system, "registration_attempts", row.id)
+        }
+        Imported::PluginKv { plugin, key, value } => {
+            t.plugin_kv.insert(concat(&[&lp(plugin), key.as_bytes()]), value.as_slice())?;
+            Ok(())
+        }
+        Imported::ServerSecret { name, key } => {
+            t.system.insert(format!("secret/{name}").as_bytes(), &key[..])?;
+            Ok(())
+        }
+        Imported::IdempotencyKey { scope, key, at } => {
+            t.idempotency.insert(concat(&[scope.as_bytes(), &[0], key.as_bytes()]), &millis_key(*at))?;
+            Ok(())
+        }
+        Imported::Sequence { name, last } => advance_sequence(&t.system, name, *last),
     }
 }
 

@@ -51,6 +51,15 @@ pub(super) fn lp(field: &str) -> Vec<u8> {
     out
 }
 
+/// A length-prefixed field at the start of `key`, and the rest.
+pub(super) fn split_lp(key: &[u8]) -> Result<(&[u8], &[u8])> {
+    let corrupt = || Error::Storage(anyhow::anyhow!("corrupt length-prefixed key"));
+    let len: [u8; 4] = key.get(..4).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+    let len = u32::from_be_bytes(len) as usize;
+    let field = key.get(4..4 + len).ok_or_else(corrupt)?;
+    Ok((field, &key[4 + len..]))
+}
+
 pub(super) fn mark_bytes(at: Timestamp, ok: bool) -> [u8; 9] {
     let mut out = [0u8; 9];
     out[..8].copy_from_slice(&at.timestamp_millis().to_be_bytes());
