@@ -768,11 +768,12 @@ fn recent_marks(index: &sled::Tree, prefix: &[u8], n: usize) -> Result<Vec<Attem
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::user::Role;
 
-    fn new_user(email: &str) -> NewUser {
+    /// A user to create in store tests (shared with the other sled test modules).
+    pub(crate) fn new_user(email: &str) -> NewUser {
         NewUser {
             email: email.into(),
             password_hash: "x".into(),

@@ -503,25 +503,8 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::user::Role;
+    use crate::store::sled::tests::new_user;
     use crate::store::{Batch, Change};
-
-    fn new_user(email: &str) -> NewUser {
-        NewUser {
-            email: email.into(),
-            password_hash: "x".into(),
-            first_name: None,
-            last_name: None,
-            role: Role::User,
-            active: true,
-            source: "test".into(),
-            referer: None,
-            registration_channel: "crm".into(),
-            locale: "en_US".into(),
-            ext_id: None,
-            note: None,
-        }
-    }
 
     #[tokio::test]
     async fn a_consistent_store_checks_clean_and_each_broken_index_is_reported() {
