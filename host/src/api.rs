@@ -111,7 +111,50 @@ pub fn router(app: App) -> Router {
         .with_state(app.clone())
         .layer(axum::middleware::map_response(json_client_errors))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(max_body, refuse_declared_oversized))
         .layer(axum::middleware::from_fn_with_state(app, observe::observe))
+}
+
+/// How much of an oversized body is read and dropped before the 413 goes out, and for how
+/// long: a client still sending would otherwise get a reset connection instead of the answer.
+/// Past either bound the connection is just closed.
+const OVERSIZED_DRAIN_BYTES: usize = 16 << 20;
+const OVERSIZED_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A body whose Content-Length is over the limit gets 413 before any handler runs (and without
+/// buffering any of it); bodies without a length are cut at the limit by `DefaultBodyLimit`.
+async fn refuse_declared_oversized(
+    axum::extract::State(max_body): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_none_or(|len| len <= max_body as u64) {
+        return next.run(request).await;
+    }
+    let mut body = request.into_body().into_data_stream();
+    let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIME, async {
+        use futures_util::StreamExt;
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = body.next().await {
+            drained += chunk.len();
+            if drained > OVERSIZED_DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+    let mut response = json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &serde_json::json!({"status": "error", "code": "payload_too_large",
+            "message": format!("The request body is larger than {max_body} bytes")}),
+    );
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Longest extractor message kept in a JSON error body.

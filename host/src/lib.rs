@@ -24,11 +24,13 @@
 //! - [`config`]: the TOML config, validated into [`config::Config`].
 //! - [`server`]: `run(listener, app, shutdown)`.
 //! - [`cli`]: the `crm-users` command line and the composition root that wires it all.
+//! - [`hostile_input`]: fuzzing entry points for the parsers that read untrusted bytes.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod hostile_input;
 pub mod import;
 pub mod metrics;
 pub mod plugins;

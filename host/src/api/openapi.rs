@@ -1047,6 +1047,29 @@ fn remp_params_schema(params: &[(&str, bool)]) -> Value {
     schema
 }
 
+/// The answers a REMP route gives besides 200, 400, 403 and 404, as REMP gives them.
+fn remp_extra_statuses(route: &str) -> &'static [(u16, &'static str)] {
+    match route {
+        "users/email" => &[
+            (401, "v2: the password does not match"),
+            (422, "v2: not an email address"),
+            (429, "v2: too many checks for this email"),
+        ],
+        "users/email-check" => &[(422, "Not an email address")],
+        "users/update" => &[(409, "The new email is taken")],
+        "users/login" | "users/autologin-token-login" => {
+            &[(401, "The sign-in was refused"), (403, "Denied by a sign-in handler, or the account is not approved")]
+        }
+        "users/google-token-sign-in" | "users/apple-token-sign-in" => &[
+            (401, "The ID token was refused"),
+            (403, "Denied by a sign-in handler, or the account is not approved"),
+            (503, "The provider's keys cannot be fetched right now"),
+        ],
+        "user/delete" | "user-meta/delete" => &[(204, "Done")],
+        _ => &[],
+    }
+}
+
 fn remp_operation(route: &RempRoute, path: &str, method: &str) -> Value {
     let mut responses = Map::new();
     responses.insert("200".into(), response("Success", route.success));
@@ -1055,6 +1078,13 @@ fn remp_operation(route: &RempRoute, path: &str, method: &str) -> Value {
         responses.insert("403".into(), response("Not authorized", "RempError"));
     }
     responses.insert("404".into(), response("Not found (user, token, address ...)", "RempError"));
+    for &(status, description) in remp_extra_statuses(route.name) {
+        if status == 204 {
+            responses.insert("204".into(), json!({"description": description}));
+        } else {
+            responses.insert(status.to_string(), response(description, "RempError"));
+        }
+    }
     let mut op = json!({
         "operationId": operation_id("remp", path, method),
         "summary": route.summary,
@@ -1198,7 +1228,11 @@ fn schemas() -> Value {
             json!({"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "const": "error"}, "message": {"type": "string"},
             "code": {"type": "string"}, "error": {"type": "string"},
-            "errors": {"type": "object", "additionalProperties": true}}}),
+            "errors": {"description": "By field (form routes); on JSON document routes, one `{field: problem}` per \
+                problem, or the decoder's message for malformed JSON",
+                "anyOf": [{"type": "object", "additionalProperties": true},
+                          {"type": "array", "items": {"anyOf": [{"type": "string"},
+                              {"type": "object", "additionalProperties": {"type": "string"}}]}}]}}}),
         ),
         (
             "RempOk",

@@ -10,7 +10,7 @@ mod addresses;
 mod email_validation;
 mod groups;
 mod meta;
-mod schema;
+pub(crate) mod schema;
 mod signin;
 mod users;
 

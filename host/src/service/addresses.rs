@@ -166,26 +166,7 @@ impl Services {
             return Ok(Ok(fields));
         };
         match plugin.validate_address(&to_wit(&fields)).await {
-            Ok(Ok(valid)) => {
-                let mut normalized = from_wit(valid.clone());
-                normalized.country_id = match valid.country_iso.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    None => fields.country_id,
-                    Some(iso) => match country_by_iso(iso) {
-                        Some(country) => Some(country.id),
-                        None => {
-                            return Ok(Err(AddressRefusal::Invalid(vec![FieldError {
-                                field: "country_iso".into(),
-                                message: "Country not found".into(),
-                            }])));
-                        }
-                    },
-                };
-                let normalized = normalized.normalized();
-                Ok(too_long(&normalized).map_or(Ok(normalized), Err))
-            }
-            Ok(Err(errors)) => Ok(Err(AddressRefusal::Invalid(
-                errors.into_iter().map(|e| FieldError { field: e.field, message: e.message }).collect(),
-            ))),
+            Ok(verdict) => Ok(accept_plugin_verdict(fields.country_id, verdict)),
             Err(failure) => match plugin.failure_policy(Kind::AddressType) {
                 FailurePolicy::Closed => {
                     tracing::warn!(error = %failure, "address type plugin failed; address refused (fails closed)");
@@ -456,6 +437,37 @@ fn accepted_conflict(id: ChangeRequestId) -> Error {
         code: "change_request_accepted",
         message: format!("Address change request {id} was accepted and cannot be rejected"),
     }
+}
+
+/// What the host makes of an address type's verdict, trusting none of it: a normalized address
+/// has its country (`country_iso`, else the one given, `given_country`) resolved and the
+/// length limits applied again, since a plugin may lengthen fields.
+pub fn accept_plugin_verdict(
+    given_country: Option<u32>,
+    verdict: std::result::Result<calls::Address, Vec<calls::FieldError>>,
+) -> std::result::Result<AddressFields, AddressRefusal> {
+    let valid = match verdict {
+        Ok(valid) => valid,
+        Err(errors) => {
+            return Err(AddressRefusal::Invalid(
+                errors.into_iter().map(|e| FieldError { field: e.field, message: e.message }).collect(),
+            ));
+        }
+    };
+    let country_id = match valid.country_iso.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => given_country,
+        Some(iso) => match country_by_iso(iso) {
+            Some(country) => Some(country.id),
+            None => {
+                return Err(AddressRefusal::Invalid(vec![FieldError {
+                    field: "country_iso".into(),
+                    message: "Country not found".into(),
+                }]));
+            }
+        },
+    };
+    let normalized = AddressFields { country_id, ..from_wit(valid) }.normalized();
+    too_long(&normalized).map_or(Ok(normalized), Err)
 }
 
 /// Field errors for values longer than a column holds.

@@ -85,7 +85,7 @@ impl Services {
         source: &str,
     ) -> Result<User> {
         let name = &plugin.manifest().name;
-        if email.len() > MAX_EMAIL_LEN || !crate::domain::email::is_email(email) {
+        if !is_provisionable_email(email) {
             tracing::warn!(plugin = %name, "authenticator provisioned an invalid email; sign-in refused");
             return Err(Error::auth(AuthReason::Failure, "The sign-in service returned an invalid email"));
         }
@@ -95,11 +95,7 @@ impl Services {
             }
             return Ok(user);
         }
-        let meta: Vec<(String, String, bool)> = meta
-            .into_iter()
-            .filter(|(k, v)| !k.is_empty() && k.len() <= MAX_META_KEY_LEN && v.len() <= MAX_PLUGIN_META_VALUE)
-            .map(|(k, v)| (k, v, false))
-            .collect();
+        let meta = acceptable_plugin_meta(meta.into_iter().map(|(k, v)| (k, v, false)).collect());
         let draft = NewUser {
             email: email.to_owned(),
             password_hash: self.passwords.hash(&generate_password()?).await?,
@@ -168,10 +164,7 @@ impl Services {
                 },
             }
         }
-        let meta: Vec<_> = meta
-            .into_iter()
-            .filter(|(k, v, _)| !k.is_empty() && k.len() <= MAX_META_KEY_LEN && v.len() <= MAX_PLUGIN_META_VALUE)
-            .collect();
+        let meta = acceptable_plugin_meta(meta);
         if meta.is_empty() {
             return Ok(());
         }
@@ -240,9 +233,9 @@ impl Services {
             return None;
         }
         match plugin.user_info(user).await {
-            Ok(Some(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(value @ serde_json::Value::Object(_)) => Some((plugin.manifest().name.clone(), value)),
-                _ => {
+            Ok(Some(text)) => match user_info_object(&text) {
+                Some(value) => Some((plugin.manifest().name.clone(), value)),
+                None => {
                     tracing::warn!(plugin = %plugin.manifest().name, "user-info returned something other than a JSON object; ignored");
                     None
                 }
@@ -292,4 +285,22 @@ impl Services {
             }
         })
     }
+}
+
+/// Whether an email an authenticator vouches for may become an account.
+pub fn is_provisionable_email(email: &str) -> bool {
+    email.len() <= MAX_EMAIL_LEN && crate::domain::email::is_email(email)
+}
+
+/// The meta entries a plugin set (provisioning or a sign-in handler) that are stored: a
+/// non-empty key within REMP's key length and a value of at most 64 KiB; the rest are dropped.
+pub fn acceptable_plugin_meta(meta: Vec<(String, String, bool)>) -> Vec<(String, String, bool)> {
+    meta.into_iter()
+        .filter(|(k, v, _)| !k.is_empty() && k.len() <= MAX_META_KEY_LEN && v.len() <= MAX_PLUGIN_META_VALUE)
+        .collect()
+}
+
+/// An authenticator's `user-info` text when it is a JSON object (what `user/info` can merge).
+pub fn user_info_object(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(text).ok().filter(serde_json::Value::is_object)
 }

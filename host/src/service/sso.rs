@@ -233,26 +233,41 @@ impl KeySource {
 
     /// Verify an ID token and return its claims.
     pub async fn verify(&self, id_token: &str) -> std::result::Result<IdClaims, SsoError> {
-        if id_token.len() > MAX_ID_TOKEN_LEN {
-            return Err(SsoError::Invalid("token too long".into()));
-        }
-        let header = jsonwebtoken::decode_header(id_token).map_err(|e| SsoError::Invalid(format!("header: {e}")))?;
-        // Only RS256, whatever the token claims: no `none`, no HMAC keyed with a public key.
-        if header.alg != Algorithm::RS256 {
-            return Err(SsoError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
-        }
-        let kid = header.kid.ok_or_else(|| SsoError::Invalid("no key id".into()))?;
+        let kid = id_token_key_id(id_token)?;
         let key = self.key(&kid).await?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&self.config.client_ids);
-        validation.set_issuer(&self.config.issuers);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
-        jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| SsoError::Invalid(e.to_string()))
+        verify_id_token_with(id_token, &key, &self.config)
     }
+}
+
+/// The key id an ID token names, after the checks that need no key: its length, a header that
+/// decodes, and RS256 whatever the token claims (no `none`, no HMAC keyed with a public key).
+pub fn id_token_key_id(id_token: &str) -> std::result::Result<String, SsoError> {
+    if id_token.len() > MAX_ID_TOKEN_LEN {
+        return Err(SsoError::Invalid("token too long".into()));
+    }
+    let header = jsonwebtoken::decode_header(id_token).map_err(|e| SsoError::Invalid(format!("header: {e}")))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(SsoError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+    }
+    header.kid.ok_or_else(|| SsoError::Invalid("no key id".into()))
+}
+
+/// The claims of an ID token signed by `key`: signature, `iss`, `aud`, `exp`, `nbf` and `sub`
+/// checked against the provider's settings.
+pub fn verify_id_token_with(
+    id_token: &str,
+    key: &DecodingKey,
+    config: &ProviderConfig,
+) -> std::result::Result<IdClaims, SsoError> {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&config.client_ids);
+    validation.set_issuer(&config.issuers);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    jsonwebtoken::decode::<IdClaims>(id_token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| SsoError::Invalid(e.to_string()))
 }
 
 /// What an ID-token sign-in asks for.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 /// The type a property must have.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Integer,
     /// A string of at most this many bytes.
     String(usize),
@@ -24,7 +24,7 @@ pub(super) enum Kind {
 
 /// One property of an object schema.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Property {
+pub(crate) struct Property {
     pub name: &'static str,
     pub kind: Kind,
     pub required: bool,
@@ -32,7 +32,7 @@ pub(super) struct Property {
 
 /// Why a document was refused; each becomes REMP's 400 body.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// No body (or PHP-`empty()` "0").
     Empty,
     /// Not JSON; PHP's decoder message.
@@ -109,7 +109,7 @@ fn check(path: &str, value: &Value, kind: Kind, problems: &mut Vec<(String, Stri
 }
 
 /// Decode `body` and check it against an object schema of `properties` that allows no others.
-pub(super) fn validate(body: &[u8], properties: &[Property]) -> Result<Map<String, Value>, Refusal> {
+pub(crate) fn validate(body: &[u8], properties: &[Property]) -> Result<Map<String, Value>, Refusal> {
     // PHP's `empty()`: no body, and the body "0", are both empty.
     if body.is_empty() || body == b"0" {
         return Err(Refusal::Empty);
