@@ -248,6 +248,138 @@ fn describe_error(e: &wasmtime::Error, fuel: u64, fuel_left: u64, memory_bytes: 
     text
 }
 
+/// Most an answer of a plugin may hold, in bytes of text over all its strings, each list
+/// element counting [`LIST_ITEM_BYTES`] more. Real answers (a reason, a failure message, a JSON
+/// object of extras, a line of address, a few field errors) are a few KiB at most; anything
+/// beyond is refused as a failure before the host stores it, logs it or sends it to a client.
+/// The guest's memory limit bounds what the host copies out of it before this check.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// What each list element counts towards [`MAX_ANSWER_BYTES`], so a list of a million empty
+/// field errors is as big as it costs the host to lift it.
+const LIST_ITEM_BYTES: usize = 64;
+
+/// The size of an answer, as [`MAX_ANSWER_BYTES`] counts it.
+trait AnswerSize {
+    fn answer_bytes(&self) -> usize;
+}
+
+impl AnswerSize for () {
+    fn answer_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl AnswerSize for String {
+    fn answer_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T: AnswerSize> AnswerSize for Option<T> {
+    fn answer_bytes(&self) -> usize {
+        self.as_ref().map_or(0, T::answer_bytes)
+    }
+}
+
+impl<T: AnswerSize, E: AnswerSize> AnswerSize for Result<T, E> {
+    fn answer_bytes(&self) -> usize {
+        match self {
+            Ok(value) => value.answer_bytes(),
+            Err(error) => error.answer_bytes(),
+        }
+    }
+}
+
+impl<T: AnswerSize> AnswerSize for Vec<T> {
+    fn answer_bytes(&self) -> usize {
+        self.iter().fold(0usize, |sum, item| sum.saturating_add(item.answer_bytes()).saturating_add(LIST_ITEM_BYTES))
+    }
+}
+
+impl<A: AnswerSize, B: AnswerSize> AnswerSize for (A, B) {
+    fn answer_bytes(&self) -> usize {
+        self.0.answer_bytes().saturating_add(self.1.answer_bytes())
+    }
+}
+
+impl AnswerSize for authenticator::exports::crm::users::authentication::Outcome {
+    fn answer_bytes(&self) -> usize {
+        use authenticator::exports::crm::users::authentication::Outcome;
+        match self {
+            Outcome::Skip | Outcome::Existing(_) => 0,
+            Outcome::Provision(u) => {
+                [u.email.answer_bytes(), u.first_name.answer_bytes(), u.last_name.answer_bytes(), u.meta.answer_bytes()]
+                    .into_iter()
+                    .fold(0, usize::saturating_add)
+            }
+        }
+    }
+}
+
+impl AnswerSize for authenticator::exports::crm::users::authentication::Failure {
+    fn answer_bytes(&self) -> usize {
+        self.message.answer_bytes()
+    }
+}
+
+impl AnswerSize for sign_in_handler::exports::crm::users::sign_in_handling::Decision {
+    fn answer_bytes(&self) -> usize {
+        use sign_in_handler::exports::crm::users::sign_in_handling::Verdict;
+        let reason = match &self.verdict {
+            Verdict::Allow => 0,
+            Verdict::Deny(reason) => reason.answer_bytes(),
+        };
+        let meta = self.set_meta.iter().fold(0usize, |sum, m| {
+            sum.saturating_add(m.key.len()).saturating_add(m.value.len()).saturating_add(LIST_ITEM_BYTES)
+        });
+        reason.saturating_add(meta)
+    }
+}
+
+impl AnswerSize for TypeInfo {
+    fn answer_bytes(&self) -> usize {
+        self.name.len().saturating_add(self.title.len())
+    }
+}
+
+impl AnswerSize for Address {
+    fn answer_bytes(&self) -> usize {
+        [
+            &self.first_name,
+            &self.last_name,
+            &self.company_name,
+            &self.street,
+            &self.number,
+            &self.zip,
+            &self.city,
+            &self.country_iso,
+            &self.phone_number,
+            &self.company_id,
+            &self.company_tax_id,
+            &self.company_vat_id,
+        ]
+        .into_iter()
+        .fold(0, |sum, field| sum.saturating_add(field.answer_bytes()))
+    }
+}
+
+impl AnswerSize for FieldError {
+    fn answer_bytes(&self) -> usize {
+        self.field.len().saturating_add(self.message.len())
+    }
+}
+
+/// Refuse an answer bigger than [`MAX_ANSWER_BYTES`], as a failure of the call.
+fn within_answer_limit(answer: &impl AnswerSize) -> wasmtime::Result<()> {
+    let size = answer.answer_bytes();
+    if size > MAX_ANSWER_BYTES {
+        return Err(wasmtime::Error::msg(format!(
+            "answered with {size} bytes, more than the {MAX_ANSWER_BYTES} bytes the host accepts"
+        )));
+    }
+    Ok(())
+}
+
 /// Run one export call with the plugin's limits, in a warm instance of the world (`$warm`) when
 /// there is one, else in a new one; the instance goes back to the pool only after a success.
 macro_rules! invoke {
@@ -267,7 +399,9 @@ macro_rules! invoke {
                 None => bindings.insert(pre.instantiate_async(&mut *store).await?),
             };
             let $store = &mut *store;
-            $call.await
+            let answer = $call.await?;
+            within_answer_limit(&answer)?;
+            Ok::<_, wasmtime::Error>(answer)
         })
         .await;
         let succeeded = matches!(result, Ok(Ok(_)));

@@ -18,6 +18,7 @@
   (core instance $i (instantiate $m))
   (type $answer (result (error string)))
   (func $validate (param "email" string) (result $answer)
-    (canon lift (core func $i "validate") (memory $i "memory") (realloc (func $i "cabi_realloc"))))
+    (canon lift (core func $i "validate") (memory (core memory $i "memory"))
+      (realloc (core func $i "cabi_realloc"))))
   (instance $api (export "validate" (func $validate)))
   (export "crm:users/email-validation@0.1.0" (instance $api)))

@@ -15,6 +15,7 @@ mod cli;
 mod crash;
 mod email_validation;
 mod groups;
+mod hostile_plugins;
 mod me;
 mod meta;
 mod openapi;

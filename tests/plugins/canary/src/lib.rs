@@ -5,7 +5,7 @@
 //! previous call's data, and every byte of its linear memory, searched for a 64 KiB canary block
 //! (a marker, the data, then filler) that earlier calls leave on the heap and never free. Then it
 //! stores its own data both ways and logs, at info:
-//! `canary <label> <function> got <data> previous=<data or none> leaked=<data or none>`.
+//! `canary <label> <function> got <label>:<data> previous=<label>:<data> or none leaked=<label>:<data> or none`.
 //! `previous` shows an instance reused (warm); `leaked` shows memory reused without being
 //! cleared, whether by the same instance or, worse, by another instance or plugin.
 //! The authenticator skips, the sign-in handler allows and the validator accepts, so the host's
@@ -56,6 +56,10 @@ fn leaked(marker: &[u8], own: *const u8) -> Option<String> {
 
 /// Report what this call can see of earlier ones, then leave its own traces.
 fn observe(function: &str, data: &str) {
+    let label = host::config("label").unwrap_or_else(|| "canary".to_owned());
+    // Traces carry the label, so a copy of this component under another label that found them
+    // would show it.
+    let data = &format!("{label}:{data}");
     let marker = marker();
     let leaked = leaked(&marker, marker.as_ptr());
     let previous = PREVIOUS.lock().map(|mut p| p.replace(data.to_owned())).unwrap_or(None);
@@ -66,7 +70,6 @@ fn observe(function: &str, data: &str) {
     block.resize(CANARY_BYTES, b'#');
     // Never freed: the block stays in this instance's memory for as long as the instance lives.
     block.leak();
-    let label = host::config("label").unwrap_or_else(|| "canary".to_owned());
     host::info(format!(
         "canary {label} {function} got {data} previous={} leaked={}",
         previous.as_deref().unwrap_or("none"),
