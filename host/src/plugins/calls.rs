@@ -1,8 +1,9 @@
 //! Typed calls into plugins. A call runs in a fresh store instantiated from the pre-linked
 //! component, or, where the plugin's instance policy is warm, in an instance an earlier call
 //! left (`WarmPool`); either way with the manifest's fuel, memory cap and wall-clock limit,
-//! reset per call. The guest yields to the async runtime every epoch tick, so a spinning
-//! plugin never holds a worker thread. Failures are counted; a plugin failing
+//! reset per call. Calls run on plugin workers of their own, at the lowest priority, and the
+//! guest yields to them every epoch tick: a spinning plugin holds no request worker and delays
+//! no other request. Failures are counted; a plugin failing
 //! `QUARANTINE_AFTER` times in a row sits out `QUARANTINE_FOR`. An instance that failed in
 //! any way is dropped, never reused.
 
@@ -10,6 +11,7 @@ use super::bindings::{address_type, authenticator, event_listener, sign_in_handl
 use super::loader::Plugin;
 use super::runtime::{OUTPUT_CAPTURE_BYTES, PluginState, wit_user};
 use crate::domain::{error::AuthReason, token::ClientInfo, user::User};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -414,9 +416,49 @@ macro_rules! invoke {
     }};
 }
 
+/// Threads running plugin code. Guests yield every epoch tick, but on the request workers a
+/// few dozen spinning guests would still make every other request wait its turn behind them;
+/// on threads of their own at the lowest priority (as password hashing), a request handler
+/// that wakes up preempts them at once. One per core, since host calls made by guests (key-value,
+/// HTTP) run here too.
+fn plugin_workers() -> Option<&'static tokio::runtime::Handle> {
+    static WORKERS: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    WORKERS
+        .get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("plugin-worker")
+                .on_thread_start(|| crate::service::passwords::lower_this_threads_priority("plugin worker"))
+                .enable_all()
+                .build()
+                .inspect_err(|e| tracing::error!("cannot start the plugin workers, plugins run on the request workers: {e}"))
+                .ok()
+        })
+        .as_ref()
+        .map(tokio::runtime::Runtime::handle)
+}
+
+impl Plugin {
+    /// Run a call on the plugin workers and wait for it there.
+    async fn off_request_workers<T: Send + 'static>(
+        &self,
+        function: &'static str,
+        call: impl Future<Output = Result<T, PluginFailure>> + Send + 'static,
+    ) -> Result<T, PluginFailure> {
+        match plugin_workers() {
+            Some(workers) => workers
+                .spawn(call)
+                .await
+                .unwrap_or_else(|e| Err(self.failure(function, format!("the call's task ended early: {e}")))),
+            None => call.await,
+        }
+    }
+}
+
 impl Plugin {
     /// An authenticator's decision on a sign-in.
-    pub async fn authenticate(&self, req: &AuthRequest) -> Result<AuthDecision, PluginFailure> {
+    pub async fn authenticate(self: &Arc<Self>, req: &AuthRequest) -> Result<AuthDecision, PluginFailure> {
         use authenticator::exports::crm::users::authentication as wit;
         let creds = wit::Credentials {
             username: req.username.clone(),
@@ -426,9 +468,14 @@ impl Plugin {
             user_agent: req.client.user_agent.clone(),
             extra: req.extra.clone(),
         };
-        let outcome = invoke!(self, authenticator, warm_authenticator, "authenticate", |inst, store| inst
-            .crm_users_authentication()
-            .call_authenticate(store, &creds))?;
+        let plugin = Arc::clone(self);
+        let outcome = self
+            .off_request_workers("authenticate", async move {
+                invoke!(&plugin, authenticator, warm_authenticator, "authenticate", |inst, store| inst
+                    .crm_users_authentication()
+                    .call_authenticate(store, &creds))
+            })
+            .await?;
         Ok(match outcome {
             Ok(wit::Outcome::Skip) => AuthDecision::Skip,
             Ok(wit::Outcome::Existing(id)) => AuthDecision::Existing(id),
@@ -451,16 +498,19 @@ impl Plugin {
     }
 
     /// An authenticator's extra data for `user/info`, as a JSON text.
-    pub async fn user_info(&self, user: &User) -> Result<Option<String>, PluginFailure> {
-        let user = wit_user(user);
-        invoke!(self, authenticator, warm_authenticator, "user-info", |inst, store| inst
-            .crm_users_authentication()
-            .call_user_info(store, &user))
+    pub async fn user_info(self: &Arc<Self>, user: &User) -> Result<Option<String>, PluginFailure> {
+        let (plugin, user) = (Arc::clone(self), wit_user(user));
+        self.off_request_workers("user-info", async move {
+            invoke!(&plugin, authenticator, warm_authenticator, "user-info", |inst, store| inst
+                .crm_users_authentication()
+                .call_user_info(store, &user))
+        })
+        .await
     }
 
     /// A sign-in handler's decision.
     pub async fn on_sign_in(
-        &self,
+        self: &Arc<Self>,
         user: &User,
         source: &str,
         method: &str,
@@ -474,9 +524,14 @@ impl Plugin {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         };
-        let decision = invoke!(self, sign_in_handler, warm_sign_in_handler, "on-sign-in", |inst, store| inst
-            .crm_users_sign_in_handling()
-            .call_on_sign_in(store, &event))?;
+        let plugin = Arc::clone(self);
+        let decision = self
+            .off_request_workers("on-sign-in", async move {
+                invoke!(&plugin, sign_in_handler, warm_sign_in_handler, "on-sign-in", |inst, store| inst
+                    .crm_users_sign_in_handling()
+                    .call_on_sign_in(store, &event))
+            })
+            .await?;
         Ok(SignInDecision {
             deny: match decision.verdict {
                 wit::Verdict::Allow => None,
@@ -487,15 +542,19 @@ impl Plugin {
     }
 
     /// An email validator's verdict: `Err(reason)` rejects.
-    pub async fn validate_email(&self, email: &str) -> Result<Result<(), String>, PluginFailure> {
-        invoke!(self, email_validator, warm_email_validator, "validate", |inst, store| inst
-            .crm_users_email_validation()
-            .call_validate(store, email))
+    pub async fn validate_email(self: &Arc<Self>, email: &str) -> Result<Result<(), String>, PluginFailure> {
+        let (plugin, email) = (Arc::clone(self), email.to_owned());
+        self.off_request_workers("validate", async move {
+            invoke!(&plugin, email_validator, warm_email_validator, "validate", |inst, store| inst
+                .crm_users_email_validation()
+                .call_validate(store, &email))
+        })
+        .await
     }
 
     /// Deliver one event to a listener.
     pub async fn on_event(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         user_id: Option<u64>,
         at: &str,
@@ -507,29 +566,45 @@ impl Plugin {
             at: at.to_owned(),
             payload: payload.to_owned(),
         };
-        invoke!(self, event_listener, warm_event_listener, "on-event", |inst, store| inst
-            .crm_users_events()
-            .call_on_event(store, &event))
+        let plugin = Arc::clone(self);
+        self.off_request_workers("on-event", async move {
+            invoke!(&plugin, event_listener, warm_event_listener, "on-event", |inst, store| inst
+                .crm_users_events()
+                .call_on_event(store, &event))
+        })
+        .await
     }
 
     /// An address type's description.
-    pub async fn describe_address_type(&self) -> Result<TypeInfo, PluginFailure> {
-        invoke!(self, address_type, warm_address_type, "describe", |inst, store| inst
-            .crm_users_addresses()
-            .call_describe(store))
+    pub async fn describe_address_type(self: &Arc<Self>) -> Result<TypeInfo, PluginFailure> {
+        let plugin = Arc::clone(self);
+        self.off_request_workers("describe", async move {
+            invoke!(&plugin, address_type, warm_address_type, "describe", |inst, store| inst
+                .crm_users_addresses()
+                .call_describe(store))
+        })
+        .await
     }
 
     /// An address type's validation: the normalized address, or every field error.
-    pub async fn validate_address(&self, address: &Address) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
-        invoke!(self, address_type, warm_address_type, "validate", |inst, store| inst
-            .crm_users_addresses()
-            .call_validate(store, address))
+    pub async fn validate_address(self: &Arc<Self>, address: &Address) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
+        let (plugin, address) = (Arc::clone(self), address.clone());
+        self.off_request_workers("validate", async move {
+            invoke!(&plugin, address_type, warm_address_type, "validate", |inst, store| inst
+                .crm_users_addresses()
+                .call_validate(store, &address))
+        })
+        .await
     }
 
     /// An address type's one-line formatting.
-    pub async fn format_address(&self, address: &Address) -> Result<String, PluginFailure> {
-        invoke!(self, address_type, warm_address_type, "format", |inst, store| inst
-            .crm_users_addresses()
-            .call_format(store, address))
+    pub async fn format_address(self: &Arc<Self>, address: &Address) -> Result<String, PluginFailure> {
+        let (plugin, address) = (Arc::clone(self), address.clone());
+        self.off_request_workers("format", async move {
+            invoke!(&plugin, address_type, warm_address_type, "format", |inst, store| inst
+                .crm_users_addresses()
+                .call_format(store, &address))
+        })
+        .await
     }
 }
