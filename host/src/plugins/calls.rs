@@ -608,3 +608,24 @@ impl Plugin {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_over_the_limit_are_refused_however_they_are_made_up() {
+        let reason: Result<(), String> = Err("x".repeat(MAX_ANSWER_BYTES));
+        assert!(within_answer_limit(&reason).is_ok());
+        let reason: Result<(), String> = Err("x".repeat(MAX_ANSWER_BYTES + 1));
+        let refused = within_answer_limit(&reason).unwrap_err().to_string();
+        assert!(refused.contains("262145 bytes, more than the 262144 bytes the host accepts"), "{refused}");
+        // Many empty field errors weigh what they cost to lift.
+        let errors: Result<Address, Vec<FieldError>> =
+            Err(vec![FieldError { field: String::new(), message: String::new() }; MAX_ANSWER_BYTES / LIST_ITEM_BYTES + 1]);
+        assert!(within_answer_limit(&errors).is_err());
+        let few: Result<Address, Vec<FieldError>> =
+            Err(vec![FieldError { field: "zip".into(), message: "Invalid zip".into() }; 10]);
+        assert!(within_answer_limit(&few).is_ok());
+    }
+}
