@@ -432,7 +432,9 @@ fn plugin_workers() -> Option<&'static tokio::runtime::Handle> {
                 .on_thread_start(|| crate::service::passwords::lower_this_threads_priority("plugin worker"))
                 .enable_all()
                 .build()
-                .inspect_err(|e| tracing::error!("cannot start the plugin workers, plugins run on the request workers: {e}"))
+                .inspect_err(|e| {
+                    tracing::error!("cannot start the plugin workers, plugins run on the request workers: {e}")
+                })
                 .ok()
         })
         .as_ref()
@@ -587,7 +589,10 @@ impl Plugin {
     }
 
     /// An address type's validation: the normalized address, or every field error.
-    pub async fn validate_address(self: &Arc<Self>, address: &Address) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
+    pub async fn validate_address(
+        self: &Arc<Self>,
+        address: &Address,
+    ) -> Result<Result<Address, Vec<FieldError>>, PluginFailure> {
         let (plugin, address) = (Arc::clone(self), address.clone());
         self.off_request_workers("validate", async move {
             invoke!(&plugin, address_type, warm_address_type, "validate", |inst, store| inst
@@ -622,7 +627,10 @@ mod tests {
         assert!(refused.contains("262145 bytes, more than the 262144 bytes the host accepts"), "{refused}");
         // Many empty field errors weigh what they cost to lift.
         let errors: Result<Address, Vec<FieldError>> =
-            Err(vec![FieldError { field: String::new(), message: String::new() }; MAX_ANSWER_BYTES / LIST_ITEM_BYTES + 1]);
+            Err(vec![
+                FieldError { field: String::new(), message: String::new() };
+                MAX_ANSWER_BYTES / LIST_ITEM_BYTES + 1
+            ]);
         assert!(within_answer_limit(&errors).is_err());
         let few: Result<Address, Vec<FieldError>> =
             Err(vec![FieldError { field: "zip".into(), message: "Invalid zip".into() }; 10]);

@@ -186,7 +186,10 @@ fn plugins_trapping_in_every_world_answer_per_policy_and_are_quarantined() {
     // Authenticators fail closed: the sign-in only it could have let in is refused, nobody is
     // provisioned.
     let refused = server.post_form("/api/v1/users/login", &magic, None);
-    refused.expect_fields(400, json!({"error": "auth_failed", "message": "Sign-in is temporarily unavailable. Try it later."}));
+    refused.expect_fields(
+        400,
+        json!({"error": "auth_failed", "message": "Sign-in is temporarily unavailable. Try it later."}),
+    );
     assert!(log_has("authenticate"));
     assert_eq!(server.email_check("magic@example.com")["status"], "available", "nobody was provisioned");
 
@@ -360,7 +363,13 @@ fn non_plugin_endpoints_keep_their_latency_while_64_plugin_calls_spin() {
     calls.sort_by_key(|(_, took)| *took);
 
     let show = |d: &[Duration]| {
-        format!("{} samples, p50 {:?} p99 {:?} max {:?}", d.len(), percentile(d, 0.5), percentile(d, 0.99), d[d.len() - 1])
+        format!(
+            "{} samples, p50 {:?} p99 {:?} max {:?}",
+            d.len(),
+            percentile(d, 0.5),
+            percentile(d, 0.99),
+            d[d.len() - 1]
+        )
     };
     eprintln!("idle: /healthz {}; user/info {}", show(&idle_health), show(&idle_info));
     eprintln!("{SPINNERS} spinning: /healthz {}; user/info {}", show(&busy_health), show(&busy_info));
