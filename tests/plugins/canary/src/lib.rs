@@ -40,7 +40,7 @@ fn leaked(marker: &[u8], own: *const u8) -> Option<String> {
     // Address 0 is never a marker: start at 1 so the slice does not begin at null.
     // SAFETY: the whole of linear memory is readable in wasm; nothing writes it during the search.
     #[allow(unsafe_code)]
-    let memory: &[u8] = unsafe { core::slice::from_raw_parts(1 as *const u8, size - 1) };
+    let memory: &[u8] = unsafe { core::slice::from_raw_parts(core::ptr::with_exposed_provenance::<u8>(1), size - 1) };
     let first = marker[0];
     let mut i = 0;
     while i + marker.len() <= memory.len() {
