@@ -130,6 +130,29 @@ fn huge_answers_are_refused_by_the_host_per_policy_and_never_reach_responses_or_
 }
 
 #[test]
+fn huge_answers_of_a_plugin_failing_open_leave_the_input_and_the_built_in_format() {
+    let limits = "\n[limits]\nmemory_mb = 512\ntimeout_ms = 10000\nfuel = 10000000000\n";
+    let (server, _plugins) = server_with_users(
+        &["huge-output"],
+        |_, text| format!("{}{limits}", text.replace("[config]", "failure = \"open\"\n\n[config]")),
+        &["jane@example.com"],
+    );
+    // A million field errors refused: the address is kept as given (fails open).
+    let added =
+        server.api_form("/api/v1/users/address", &[("email", "jane@example.com"), ("type", "huge"), ("city", "nitra")]);
+    let id = added.expect(200)["address"]["id"].as_u64().expect("address id");
+    // A 100 MiB line refused: the built-in format stands in.
+    let token = server.login("jane@example.com", "secret123");
+    let own = server.get("/api/v1/user/addresses", Some(&token));
+    assert_eq!(own.expect(200)["addresses"][id.to_string()]["address_string"], "nitra, SK");
+    assert!(own.text.len() < 4096, "{} bytes of answer", own.text.len());
+    let entry = entry(&server, "huge-output");
+    let cause = entry["last_error"].as_str().unwrap_or_default();
+    assert!(cause.contains("format") && cause.contains("the host accepts"), "{cause}");
+    assert!(server.stderr().len() < 256 * 1024, "the log stays small");
+}
+
+#[test]
 fn a_plugin_flooding_stdout_and_stderr_gets_at_most_its_capture_into_the_log() {
     let (server, _plugins) = server_with_plugins(
         &["huge-output"],
