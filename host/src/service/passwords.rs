@@ -91,7 +91,7 @@ impl PasswordHasher {
         for n in 0..workers {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
-                lower_this_threads_priority("password-hashing");
+                lower_this_threads_priority();
                 loop {
                     let job = match queue.lock() {
                         Ok(queue) => queue.recv(),
@@ -185,15 +185,14 @@ impl PasswordHasher {
     }
 }
 
-/// Nice 19: a request handler that wakes up preempts hashing (and plugin code, see
-/// `plugins::calls`) at once, while they still get every cycle nobody else wants. Best effort;
-/// a refusal leaves the default priority. `what` names the thread in the warning.
+/// Nice 19: a request handler that wakes up preempts hashing at once, while hashing still
+/// gets every cycle nobody else wants. Best effort; a refusal leaves the default priority.
 #[allow(unsafe_code)]
-pub(crate) fn lower_this_threads_priority(what: &str) {
+fn lower_this_threads_priority() {
     // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
     let refused = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) } != 0;
     if refused {
-        tracing::warn!("cannot lower the priority of a {what} thread");
+        tracing::warn!("cannot lower the priority of a password-hashing thread");
     }
 }
 

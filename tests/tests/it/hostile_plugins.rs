@@ -404,7 +404,7 @@ fn non_plugin_endpoints_keep_their_latency_while_64_plugin_calls_spin() {
     assert_eq!(entry["failures"], SPINNERS, "every call ran into the plugin: {entry}");
     assert!(entry["last_error"].as_str().unwrap_or_default().contains("did not finish within"), "{entry}");
     // Each was stopped at its deadline. The deadline is wall-clock and the call's end waits for
-    // its (lowest-priority) worker to run again: with other test servers busy on the same cores
+    // its plugin worker to run again: with other test servers busy on the same cores
     // calls have ended up to 1.6 s late, alone about 0.4 s.
     let (first, last) = (took[0], took[took.len() - 1]);
     assert!(first >= Duration::from_millis(SPIN_MS - 100), "a call stopped early: {first:?}");
