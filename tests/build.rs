@@ -34,6 +34,9 @@ fn main() {
             for part in ["src", "Cargo.toml", "plugin.toml"] {
                 println!("cargo:rerun-if-changed={}", plugin.join(part).display());
             }
+            if let Some(wat) = wat_source(&plugin) {
+                println!("cargo:rerun-if-changed={}", wat.display());
+            }
         }
         build(&ws, &target);
         for plugin in plugin_folders(&ws) {
@@ -197,13 +200,27 @@ fn build(workspace: &Path, target: &Path) {
     assert!(status.success(), "building the plugins in {} failed", workspace.display());
 }
 
-/// Copy `plugin.toml` and the component it names into `<laid_out>/<folder name>/`.
+/// The WAT source of a plugin written as component text (`<stem>.wat` next to a manifest naming
+/// `<stem>.wasm`), for fixtures no Rust guest can express, such as `table.grow` bombs.
+fn wat_source(plugin: &Path) -> Option<PathBuf> {
+    let wasm = wasm_name(plugin);
+    let wat = plugin.join(wasm.strip_suffix(".wasm")?).with_extension("wat");
+    wat.is_file().then_some(wat)
+}
+
+/// Copy `plugin.toml` and the component it names into `<laid_out>/<folder name>/`; a WAT
+/// fixture's component is assembled from its text instead.
 fn lay_out(plugin: &Path, target: &Path, laid_out: &Path) {
     let wasm = wasm_name(plugin);
     let name = plugin.file_name().expect("plugin folder has a name");
     let dest = laid_out.join(name);
     std::fs::create_dir_all(&dest).expect("can create the plugin folder");
     std::fs::copy(plugin.join("plugin.toml"), dest.join("plugin.toml")).expect("can copy plugin.toml");
+    if let Some(wat) = wat_source(plugin) {
+        let bytes = wat::parse_file(&wat).unwrap_or_else(|e| panic!("{} is not valid WAT: {e}", wat.display()));
+        std::fs::write(dest.join(&wasm), bytes).expect("can write the assembled component");
+        return;
+    }
     let built = target.join("wasm32-wasip2/release").join(&wasm);
     std::fs::copy(&built, dest.join(&wasm)).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
 }

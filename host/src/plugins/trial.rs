@@ -109,7 +109,7 @@ fn resolve(name: &str, kinds: &[Kind]) -> anyhow::Result<&'static str> {
 /// Load the component, seed the scratch store from the fixtures, make the call.
 pub async fn run(host: &PluginHost, store: &Arc<dyn Store>, req: RunRequest) -> anyhow::Result<RunReport> {
     let trial = Trial { http_fixtures: req.fixtures.clone(), ..Trial::default() };
-    let plugin = host.load_trial(req.wasm.clone(), &req.manifest, trial).await?;
+    let plugin = Arc::new(host.load_trial(req.wasm.clone(), &req.manifest, trial).await?);
     let function = resolve(&req.function, &plugin.kinds)?;
     if let Some(dir) = &req.fixtures {
         seed(store, &plugin.manifest().name, dir).await?;
@@ -278,7 +278,7 @@ fn client(input: &Value) -> anyhow::Result<ClientInfo> {
 
 /// Make the call; `Ok(Err(..))` is a plugin failure, `Err` bad input.
 async fn call(
-    plugin: &Plugin,
+    plugin: &Arc<Plugin>,
     store: &Arc<dyn Store>,
     function: &str,
     input: &Value,

@@ -16,6 +16,7 @@ mod crash;
 mod email_validation;
 mod groups;
 mod hostile_input;
+mod hostile_plugins;
 mod me;
 mod meta;
 mod openapi;
