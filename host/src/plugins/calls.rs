@@ -449,8 +449,9 @@ impl Plugin {
         call: impl Future<Output = Result<T, PluginFailure>> + Send + 'static,
     ) -> Result<T, PluginFailure> {
         match plugin_workers() {
+            // The request's span goes along, so the call's log lines name the request.
             Some(workers) => workers
-                .spawn(call)
+                .spawn(tracing::Instrument::instrument(call, tracing::Span::current()))
                 .await
                 .unwrap_or_else(|e| Err(self.failure(function, format!("the call's task ended early: {e}")))),
             None => call.await,

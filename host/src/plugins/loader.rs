@@ -94,6 +94,11 @@ pub struct CheckReport {
     pub refused: Option<String>,
 }
 
+/// Largest component file loaded. Compiling is the one step no fuel or deadline bounds, so the
+/// input is; interpreters built into a component (componentize-py's Python is about 18 MiB) fit
+/// well within it.
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
 /// Compiles and links plugins.
 pub struct Loader {
     engine: Engine,
@@ -153,9 +158,20 @@ impl Loader {
         })
     }
 
+    /// Compile a component off the async workers (at load and reload, never on a request),
+    /// refusing one over [`MAX_COMPONENT_BYTES`] before reading it.
     async fn compile(&self, wasm: PathBuf) -> anyhow::Result<Component> {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
+            let size = std::fs::metadata(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?.len();
+            if size > MAX_COMPONENT_BYTES {
+                anyhow::bail!(
+                    "{} is {} MiB; a plugin component may be at most {} MiB",
+                    wasm.display(),
+                    size.div_ceil(1 << 20),
+                    MAX_COMPONENT_BYTES >> 20
+                );
+            }
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
             Component::new(&engine, &bytes)
                 .map_err(|e| anyhow::anyhow!("{} is not a valid component: {e:#}", wasm.display()))

@@ -347,6 +347,22 @@ fn plugins_dropped_into_the_folder_take_effect_without_a_restart() {
 }
 
 #[test]
+fn a_component_over_64_mib_is_refused_before_it_is_read_and_the_old_set_keeps_serving() {
+    let (server, plugins) = server_with(&["disposable-email"], |_, t| plugin_only_domains(t));
+    let huge = plugins.path().join("huge");
+    std::fs::create_dir_all(&huge).expect("dir");
+    std::fs::write(huge.join("plugin.toml"), "name = \"huge\"\nversion = \"1.0.0\"\nwasm = \"huge.wasm\"\n")
+        .expect("write");
+    // A sparse file: 65 MiB long, nothing on disk, and unreadable as wasm anyway.
+    std::fs::File::create(huge.join("huge.wasm")).and_then(|f| f.set_len(65 << 20)).expect("sparse file");
+    let refused = server.req("POST", "/api/plugins/reload").bearer(Some(&server.api_token)).send();
+    refused.expect_fields(422, json!({"status": "error", "code": "plugin_rejected"}));
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("65 MiB") && message.contains("at most 64 MiB"), "{}", refused.text);
+    assert_eq!(validate_email(&server, "jane@throwaway.test"), 400, "the old set still serves");
+}
+
+#[test]
 fn a_broken_plugin_leaves_the_old_set_serving_and_the_api_says_why() {
     let (server, plugins) = server_with(&["disposable-email"], |_, t| plugin_only_domains(t));
     let broken = plugins.path().join("broken");
