@@ -123,6 +123,7 @@ fn huge_answers_are_refused_by_the_host_per_policy_and_never_reach_responses_or_
     let hwm_after = proc_kib(&server, "VmHWM");
     eprintln!("huge answers: peak RSS {hwm_before} KiB before, {hwm_after} KiB after");
     server.get("/healthz", None).expect(200);
+    eventually(Duration::from_secs(5), "the /healthz line after the answers", || server.stderr().contains("/healthz"));
     let log = server.stderr();
     assert!(log.len() < 256 * 1024, "the log holds {} bytes", log.len());
     assert!(!log.contains("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), "no answer text in the log");
@@ -160,6 +161,9 @@ fn a_plugin_flooding_stdout_and_stderr_gets_at_most_its_capture_into_the_log() {
         "",
     );
     let status = validate_email(&server, "jane@example.com").status;
+    // The log reaches the test through a reader thread: read it once a later request is in it.
+    server.get("/healthz", None).expect(200);
+    eventually(Duration::from_secs(5), "the /healthz line after the flood", || server.stderr().contains("/healthz"));
     let log = server.stderr();
     let flood_lines = log.lines().filter(|l| l.contains("yyyyyyyyyyyyyyyy")).count();
     eprintln!("output flood: answer {status}, {flood_lines} flood lines and {} bytes in the log", log.len());
@@ -201,11 +205,11 @@ fn plugins_trapping_in_every_world_answer_per_policy_and_are_quarantined() {
 
     // Email validators fail closed.
     validate_email(&server, "jane@example.com").expect(400);
-    assert!(log_has("validate-email"));
+    eventually(Duration::from_secs(5), "the validate-email trap in the log", || log_has("validate-email"));
     // Address types fail closed.
     let address = server.api_form("/api/v1/users/address", &[("email", "local@example.com"), ("type", "trapping")]);
     address.expect_fields(422, json!({"code": "address_type_unavailable"}));
-    assert!(log_has("validate-address"));
+    eventually(Duration::from_secs(5), "the validate-address trap in the log", || log_has("validate-address"));
     // Authenticators fail closed: the sign-in only it could have let in is refused, nobody is
     // provisioned.
     let refused = server.post_form("/api/v1/users/login", &magic, None);
@@ -213,7 +217,7 @@ fn plugins_trapping_in_every_world_answer_per_policy_and_are_quarantined() {
         400,
         json!({"error": "auth_failed", "message": "Sign-in is temporarily unavailable. Try it later."}),
     );
-    assert!(log_has("authenticate"));
+    eventually(Duration::from_secs(5), "the authenticate trap in the log", || log_has("authenticate"));
     assert_eq!(server.email_check("magic@example.com")["status"], "available", "nobody was provisioned");
 
     // A password sign-in is the password authenticator's: the trapping authenticator before it
@@ -251,7 +255,7 @@ fn trapping_sign_in_handlers_and_event_listeners_fail_open_and_a_healthy_authent
     let magic = [("email", "ignored@example.com"), ("password", "x"), ("magic", "magic@example.com")];
     let made = server.post_form("/api/v1/users/login", &magic, None);
     assert_eq!(made.expect(200)["user"]["email"], "magic@example.com");
-    assert!(log_has("on-sign-in"));
+    eventually(Duration::from_secs(5), "the on-sign-in trap in the log", || log_has("on-sign-in"));
     eventually(Duration::from_secs(10), "the event listener trapping on the new user's events", || log_has("on-event"));
     // Password sign-ins and registrations are done all the same while both trap (or sit in
     // quarantine, which fails the same way).
