@@ -287,9 +287,11 @@ impl Services {
     }
 }
 
-/// Whether an email an authenticator vouches for may become an account.
+/// Whether an email an authenticator vouches for may become an account. REMP's email rule lets
+/// any non-ASCII character through, C1 controls (U+0080–U+009F) included; a plugin's answer is
+/// held to more than a REMP client's input, so those are refused here.
 pub fn is_provisionable_email(email: &str) -> bool {
-    email.len() <= MAX_EMAIL_LEN && crate::domain::email::is_email(email)
+    email.len() <= MAX_EMAIL_LEN && !email.chars().any(char::is_control) && crate::domain::email::is_email(email)
 }
 
 /// The meta entries a plugin set (provisioning or a sign-in handler) that are stored: a
