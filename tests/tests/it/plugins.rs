@@ -3,7 +3,7 @@
 //! plugin set reloads without a restart (folder change, SIGHUP, API) and without failed
 //! requests.
 
-use crate::harness::{BUILT_PLUGINS as BUILT, StubServer, TestServer, install, run_cli, server_with_plugins};
+use crate::harness::{BUILT_PLUGINS as BUILT, Resp, StubServer, TestServer, install, run_cli, server_with_plugins};
 use serde_json::json;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -346,17 +346,29 @@ fn plugins_dropped_into_the_folder_take_effect_without_a_restart() {
     });
 }
 
+/// A plugin folder `name` whose manifest names `wasm`; the caller decides what `wasm` is.
+fn bad_plugin_folder(plugins: &std::path::Path, name: &str, wasm: &str) -> std::path::PathBuf {
+    let folder = plugins.join(name);
+    std::fs::create_dir_all(&folder).expect("dir");
+    std::fs::write(folder.join("plugin.toml"), format!("name = \"{name}\"\nversion = \"1.0.0\"\nwasm = \"{wasm}\"\n"))
+        .expect("write");
+    folder
+}
+
+/// `POST /api/plugins/reload`, which must refuse the set with `422 plugin_rejected`.
+fn reload_refused(server: &TestServer) -> Resp {
+    let refused = server.req("POST", "/api/plugins/reload").bearer(Some(&server.api_token)).send();
+    refused.expect_fields(422, json!({"status": "error", "code": "plugin_rejected"}));
+    refused
+}
+
 #[test]
 fn a_component_over_64_mib_is_refused_before_it_is_read_and_the_old_set_keeps_serving() {
     let (server, plugins) = server_with(&["disposable-email"], |_, t| plugin_only_domains(t));
-    let huge = plugins.path().join("huge");
-    std::fs::create_dir_all(&huge).expect("dir");
-    std::fs::write(huge.join("plugin.toml"), "name = \"huge\"\nversion = \"1.0.0\"\nwasm = \"huge.wasm\"\n")
-        .expect("write");
+    let huge = bad_plugin_folder(plugins.path(), "huge", "huge.wasm");
     // A sparse file: 65 MiB long, nothing on disk, and unreadable as wasm anyway.
     std::fs::File::create(huge.join("huge.wasm")).and_then(|f| f.set_len(65 << 20)).expect("sparse file");
-    let refused = server.req("POST", "/api/plugins/reload").bearer(Some(&server.api_token)).send();
-    refused.expect_fields(422, json!({"status": "error", "code": "plugin_rejected"}));
+    let refused = reload_refused(&server);
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("65 MiB") && message.contains("at most 64 MiB"), "{}", refused.text);
     assert_eq!(validate_email(&server, "jane@throwaway.test"), 400, "the old set still serves");
@@ -365,12 +377,8 @@ fn a_component_over_64_mib_is_refused_before_it_is_read_and_the_old_set_keeps_se
 #[test]
 fn a_broken_plugin_leaves_the_old_set_serving_and_the_api_says_why() {
     let (server, plugins) = server_with(&["disposable-email"], |_, t| plugin_only_domains(t));
-    let broken = plugins.path().join("broken");
-    std::fs::create_dir_all(&broken).expect("dir");
-    std::fs::write(broken.join("plugin.toml"), "name = \"broken\"\nversion = \"1.0.0\"\nwasm = \"missing.wasm\"\n")
-        .expect("write");
-    let refused = server.req("POST", "/api/plugins/reload").bearer(Some(&server.api_token)).send();
-    refused.expect_fields(422, json!({"status": "error", "code": "plugin_rejected"}));
+    let broken = bad_plugin_folder(plugins.path(), "broken", "missing.wasm");
+    let refused = reload_refused(&server);
     assert!(refused["message"].as_str().unwrap_or_default().contains("missing.wasm"), "{}", refused.text);
     // The old set still serves.
     assert_eq!(validate_email(&server, "jane@throwaway.test"), 400);
