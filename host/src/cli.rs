@@ -8,7 +8,8 @@ use crate::plugins::PluginHost;
 use crate::service::sso::SsoProviders;
 use crate::service::{Services, accounts::NewAccount, passwords::PasswordHasher, tokens::parse_allowed_routes};
 use crate::store::{
-    Store, UserScan,
+    Store, StoreLocation, UserScan,
+    postgres::PostgresStore,
     sled::{RecoveringStore, SledStore},
 };
 use anyhow::Context;
@@ -38,6 +39,13 @@ pub struct Cli {
     /// Plugins folder, one subfolder per plugin [default: ./plugins.d].
     #[arg(long, global = true, env = "CRM_USERS_PLUGINS", value_name = "DIR")]
     plugins: Option<PathBuf>,
+    /// Storage backend: `sled` (in the data folder) or `postgres` [default: postgres when a
+    /// database URL is given, else sled].
+    #[arg(long, global = true, env = "CRM_USERS_STORAGE", value_name = "BACKEND")]
+    storage: Option<String>,
+    /// PostgreSQL database shared by every host, e.g. postgres://crm:secret@db:5432/crm_users.
+    #[arg(long, global = true, env = "CRM_USERS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Log lines as `text` (default) or `json` (one object a line), on stderr.
     #[arg(long, global = true, env = "CRM_USERS_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<LogFormat>,
@@ -90,6 +98,19 @@ enum Command {
     /// entry matching its record both ways, every reference resolving, sequences past every
     /// id. Prints each inconsistency; exit status 1 when there is any. Read only.
     Check,
+    /// Copy every record from one store into another, empty one, then verify the copy by
+    /// counts and a checksum of every record of each kind. Stores are `sled:DIR` (a data
+    /// folder) or `postgres:URL` (also a bare postgres:// URL). No server may write to the
+    /// source meanwhile (a sled folder is locked; stop the hosts of a database).
+    Migrate {
+        /// The store to copy from.
+        #[arg(long, value_name = "sled:DIR|postgres:URL")]
+        from: String,
+        /// The store to copy into; it must be empty. Into sled or PostgreSQL alike it is all
+        /// or nothing.
+        #[arg(long, value_name = "sled:DIR|postgres:URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -341,7 +362,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => listen.clone(),
         _ => None,
     };
-    let config = raw.validate(&Overrides { listen, data: cli.data.clone(), plugins: cli.plugins.clone() })?;
+    let overrides = Overrides {
+        listen,
+        data: cli.data.clone(),
+        plugins: cli.plugins.clone(),
+        storage: cli.storage.clone(),
+        database_url: cli.database_url.clone(),
+    };
+    let config = raw.validate(&overrides)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -363,13 +391,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Command::Export { output } => maintenance::export(&config, &output).await,
             Command::Check => maintenance::check(&config).await,
+            Command::Migrate { from, to } => maintenance::migrate(&config, &from, &to).await,
         }
     })
 }
 
-/// An open data folder: the lock that keeps a second process out, and the services over it.
+/// An open store: for sled, the data folder's lock that keeps a second process out; the
+/// services over it.
 pub struct Opened {
-    _lock: File,
+    _lock: Option<File>,
     pub services: Services,
 }
 
@@ -379,14 +409,27 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// The sled store's folder inside the data folder.
-const SLED_FOLDER: &str = "sled";
+/// Open the configured store: a sled store under the data folder's lock, or the PostgreSQL
+/// database, which hosts and CLI runs share (no lock: the data folder then holds only this
+/// host's plugin compilation cache).
+pub async fn open_store(config: &Config) -> anyhow::Result<(Option<File>, Arc<dyn Store>)> {
+    match &config.storage {
+        StoreLocation::Sled { dir, commit } => {
+            let lock = lock_data_folder(&config.data)?;
+            Ok((Some(lock), Arc::new(RecoveringStore::open(dir, *commit)?)))
+        }
+        StoreLocation::Postgres(options) => {
+            std::fs::create_dir_all(&config.data)
+                .with_context(|| format!("cannot create the data folder {}", config.data.display()))?;
+            Ok((None, Arc::new(PostgresStore::open(options).await?)))
+        }
+    }
+}
 
-/// Lock the data folder and build the services over it: the composition root. With
+/// Open the store and build the services over it: the composition root. With
 /// `load_plugins`, the plugins folder is loaded, and a broken plugin stops the start.
 pub async fn open(config: &Config, load_plugins: bool) -> anyhow::Result<Opened> {
-    let lock = lock_data_folder(&config.data)?;
-    let store: Arc<dyn Store> = Arc::new(RecoveringStore::open(&config.data.join(SLED_FOLDER), config.commit)?);
+    let (lock, store) = open_store(config).await?;
     let plugins =
         Arc::new(PluginHost::new(config.plugins.clone(), Some(config.data.join("plugin-cache")), store.clone())?);
     if load_plugins {

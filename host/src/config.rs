@@ -4,6 +4,8 @@
 use crate::api::ApiSettings;
 use crate::domain::address::{AddressType, DEFAULT_SORTING, MAX_TITLE_LEN, country_by_iso, is_type_key};
 use crate::service::{DEFAULT_COUNTRY, LoginLimits, ServiceConfig, passwords::HashCost, sso::ProviderConfig};
+use crate::store::StoreLocation;
+use crate::store::postgres::{DEFAULT_POOL_SIZE, PostgresOptions};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -29,10 +31,16 @@ pub struct RawConfig {
     pub plugins: Option<PathBuf>,
     /// Reload plugins when the folder changes (default true); SIGHUP and the API always work.
     pub watch_plugins: Option<bool>,
-    /// Storage backend; only `sled` (embedded) is available in this build.
+    /// Storage backend: `sled` (embedded, in the data folder; the default) or `postgres`
+    /// (several hosts on one database; the default when `database_url` is given).
     pub storage: Option<String>,
-    /// How writes become durable: `group` (default; concurrent writes share one flush) or
-    /// `each-write` (every write flushes alone; slower, kept for comparison).
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` of the PostgreSQL database (storage = postgres).
+    /// `?options=-csearch_path%3DNAME` keeps the tables in schema NAME, created if missing.
+    pub database_url: Option<String>,
+    /// Connections this host keeps to PostgreSQL. Default 16.
+    pub database_pool_size: Option<usize>,
+    /// How writes to sled become durable: `group` (default; concurrent writes share one
+    /// flush) or `each-write` (every write flushes alone; slower, kept for comparison).
     pub commit: Option<String>,
     /// IANA zone dates are rendered in, e.g. `Europe/Bratislava`. Default `UTC`.
     pub timezone: Option<String>,
@@ -161,6 +169,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub plugins: Option<PathBuf>,
+    pub storage: Option<String>,
+    pub database_url: Option<String>,
 }
 
 /// The validated configuration.
@@ -170,7 +180,8 @@ pub struct Config {
     pub data: PathBuf,
     pub plugins: PathBuf,
     pub watch_plugins: bool,
-    pub commit: crate::store::sled::CommitMode,
+    /// Where the store lives: the data folder's `sled/`, or a PostgreSQL database.
+    pub storage: StoreLocation,
     pub api: ApiSettings,
     pub service: ServiceConfig,
     pub hash_cost: HashCost,
@@ -195,11 +206,13 @@ impl RawConfig {
             .with_context(|| format!("listen address '{listen_text}' is not HOST:PORT (e.g. 127.0.0.1:8080)"))?;
         let data = overrides.data.clone().or(self.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
         let plugins = overrides.plugins.clone().or(self.plugins).unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS));
-        match self.storage.as_deref() {
-            None | Some("sled") => {}
-            Some(other) => bail!("storage '{other}' is not available in this build; use \"sled\""),
-        }
-        let commit = self.commit.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+        let storage = storage_location(
+            &data,
+            overrides.storage.clone().or(self.storage),
+            overrides.database_url.clone().or(self.database_url),
+            self.database_pool_size,
+            self.commit,
+        )?;
         let timezone_name = self.timezone.unwrap_or_else(|| "UTC".into());
         let timezone: chrono_tz::Tz = timezone_name.parse().map_err(|_| {
             anyhow::anyhow!("timezone '{timezone_name}' is not an IANA zone name (e.g. Europe/Bratislava)")
@@ -288,7 +301,7 @@ impl RawConfig {
             data,
             plugins,
             watch_plugins: self.watch_plugins.unwrap_or(true),
-            commit,
+            storage,
             api: ApiSettings {
                 timezone,
                 max_body_bytes,
@@ -299,6 +312,49 @@ impl RawConfig {
             hash_workers,
             extra_blocked_domains,
         })
+    }
+}
+
+/// The sled store's folder inside the data folder.
+pub const SLED_FOLDER: &str = "sled";
+
+/// Which backend, from `storage`, `database_url` and their sled- or PostgreSQL-only settings;
+/// a setting of the backend not chosen is an error rather than silently ignored.
+fn storage_location(
+    data: &Path,
+    storage: Option<String>,
+    database_url: Option<String>,
+    pool_size: Option<usize>,
+    commit: Option<String>,
+) -> anyhow::Result<StoreLocation> {
+    let storage = storage.unwrap_or_else(|| if database_url.is_some() { "postgres" } else { "sled" }.to_owned());
+    match storage.as_str() {
+        "sled" => {
+            if database_url.is_some() || pool_size.is_some() {
+                bail!(
+                    "database_url and database_pool_size are for storage = \"postgres\"; the sled store lives in the data folder"
+                );
+            }
+            let commit = commit.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+            Ok(StoreLocation::Sled { dir: data.join(SLED_FOLDER), commit })
+        }
+        "postgres" => {
+            let Some(url) = database_url else {
+                bail!(
+                    "storage = \"postgres\" needs database_url (or --database-url, CRM_USERS_DATABASE_URL), e.g. postgres://crm:secret@db.internal:5432/crm_users"
+                );
+            };
+            if commit.is_some() {
+                bail!("commit is a setting of the sled store; PostgreSQL commits are durable when they return");
+            }
+            PostgresOptions::parse_url(&url)?;
+            let pool_size = pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+            if !(1..=1000).contains(&pool_size) {
+                bail!("database_pool_size must be between 1 and 1000");
+            }
+            Ok(StoreLocation::Postgres(PostgresOptions { url, pool_size }))
+        }
+        other => bail!("storage '{other}' is not one of \"sled\", \"postgres\""),
     }
 }
 
@@ -331,6 +387,25 @@ mod tests {
         assert!(bad.validate(&Overrides::default()).unwrap_err().to_string().contains("Mars/Olympus"));
         let weak: RawConfig = toml::from_str("[passwords]\nmemory_kib = 1024").unwrap();
         assert!(weak.validate(&Overrides::default()).unwrap_err().to_string().contains("OWASP"));
+    }
+
+    #[test]
+    fn storage_follows_database_url_and_refuses_the_other_backends_settings() {
+        let c = RawConfig::default().validate(&Overrides::default()).unwrap();
+        assert!(matches!(c.storage, StoreLocation::Sled { ref dir, .. } if dir.ends_with("data/sled")));
+        let url = Overrides { database_url: Some("postgres://crm@db.internal/crm".into()), ..Default::default() };
+        let c = RawConfig::default().validate(&url).unwrap();
+        assert!(matches!(c.storage, StoreLocation::Postgres(ref o) if o.pool_size == DEFAULT_POOL_SIZE));
+        let needs_url: RawConfig = toml::from_str("storage = \"postgres\"").unwrap();
+        assert!(needs_url.validate(&Overrides::default()).unwrap_err().to_string().contains("needs database_url"));
+        let sled_with_url: RawConfig = toml::from_str("storage = \"sled\"").unwrap();
+        assert!(sled_with_url.validate(&url).unwrap_err().to_string().contains("for storage = \"postgres\""));
+        let commit: RawConfig = toml::from_str("commit = \"group\"").unwrap();
+        assert!(commit.validate(&url).unwrap_err().to_string().contains("sled store"));
+        let bad_url = Overrides { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(RawConfig::default().validate(&bad_url).unwrap_err().to_string().contains("not a PostgreSQL"));
+        let other: RawConfig = toml::from_str("storage = \"mongo\"").unwrap();
+        assert!(other.validate(&Overrides::default()).unwrap_err().to_string().contains("'mongo'"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! transaction, and returns only once the batch is durable on disk.
 
 pub mod backup;
+pub mod postgres;
 pub mod sled;
 
 use crate::domain::{
@@ -24,6 +25,26 @@ use crate::domain::{
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+/// Where a store lives: chosen by the config for the server and the offline commands, named on
+/// the command line by `crm-users migrate`.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// An embedded sled store in `dir` (a data folder's `sled/`).
+    Sled { dir: std::path::PathBuf, commit: sled::CommitMode },
+    /// A PostgreSQL database several hosts may share.
+    Postgres(postgres::PostgresOptions),
+}
+
+impl StoreLocation {
+    /// For messages: the folder, or the database without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreLocation::Sled { dir, .. } => format!("the sled store in {}", dir.display()),
+            StoreLocation::Postgres(options) => format!("the PostgreSQL database {}", options.describe()),
+        }
+    }
+}
 
 /// Version of the stored layout; a store written by another version is refused at open.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -401,6 +422,29 @@ pub enum IdSequence {
     AddressChangeRequest,
 }
 
+/// Held while one password guess against an account is evaluated; dropping it lets the next
+/// one in. A store that several hosts share holds a lock they all see; a single-host store
+/// holds nothing (the service's own per-account lock is enough there).
+pub struct AccountLock(Option<Box<dyn Send + Sync>>);
+
+impl AccountLock {
+    /// No lock beyond the service's own.
+    pub fn none() -> Self {
+        AccountLock(None)
+    }
+
+    /// A lock released when `guard` drops.
+    pub fn held(guard: impl Send + Sync + 'static) -> Self {
+        AccountLock(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for AccountLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AccountLock(held)" } else { "AccountLock(none)" })
+    }
+}
+
 /// The repository every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -463,6 +507,13 @@ pub trait Store: Send + Sync + 'static {
     /// Make everything written so far durable (used at shutdown).
     async fn flush(&self) -> Result<()>;
 
+    /// Serialize password guesses against one account across every host that shares this
+    /// store, until the returned lock drops (the hourly cap on guesses counts them one at a
+    /// time). Stores only one host opens need nothing beyond the service's own lock.
+    async fn lock_account(&self, _user_id: UserId) -> Result<AccountLock> {
+        Ok(AccountLock::none())
+    }
+
     // Addresses (issue 4)
     /// The next id of a sequence, never handed out again. An id reserved but never written
     /// leaves a gap, as an auto-increment does after a rollback.
@@ -497,7 +548,7 @@ pub trait Store: Send + Sync + 'static {
     async fn address_change_requests_of_user(&self, user_id: UserId) -> Result<Vec<AddressChangeRequest>>;
     async fn device_token_by_id(&self, id: u64) -> Result<Option<DeviceToken>>;
     /// Bytes the store takes on disk.
-    fn size_on_disk(&self) -> Result<u64>;
+    async fn size_on_disk(&self) -> Result<u64>;
     // Backups and migrations (issue 7)
     /// Hand every stored record to `sink`, one at a time (never the whole store in memory), in
     /// an order that replays into an empty store through `Change::Import`: server secrets,

@@ -151,7 +151,7 @@ async fn write_gauges(app: &App, out: &mut Exposition) {
     }
 
     out.header("crm_users_storage_bytes", "gauge", "Bytes the store takes on disk.");
-    match services.store.size_on_disk() {
+    match services.store.size_on_disk().await {
         Ok(bytes) => out.sample("crm_users_storage_bytes", &[], bytes as f64),
         Err(e) => tracing::warn!(error = %e, "cannot read the store's size"),
     }

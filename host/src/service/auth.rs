@@ -72,7 +72,8 @@ fn hashable(password: &str) -> bool {
 }
 
 /// Password checks for one account run one at a time on this host, so guesses sent at once
-/// cannot all pass the hourly cap before any is recorded. Accounts share a fixed set of
+/// cannot all pass the hourly cap before any is recorded (a store that several hosts share
+/// adds a lock of its own, [`crate::store::Store::lock_account`]). Accounts share a fixed set of
 /// locks by id: memory stays bounded, and two accounts rarely wait for each other.
 #[derive(Debug)]
 pub struct AccountLocks(Vec<tokio::sync::Mutex<()>>);
@@ -330,9 +331,12 @@ impl Services {
     /// REMP's throttle (consecutive failures in a short window) and the hourly cap on
     /// evaluated guesses. Refusals and wrong passwords are recorded here, before the
     /// account's lock is released, so concurrent guesses each see the ones before them and
-    /// the cap holds exactly on this host. A success is recorded by the caller.
+    /// the cap holds exactly, across hosts too. A success is recorded by the caller.
     pub(super) async fn guess_password(&self, attempt: &AttemptOf<'_>, user: &User, password: &str) -> Result<Guess> {
         let _one_at_a_time = self.account_locks.lock(user.id).await;
+        // Hosts sharing the store take turns too; the local lock first, so that a storm of
+        // guesses waits here rather than in the database, one connection per account.
+        let _across_hosts = self.store.lock_account(user.id).await?;
         if self.user_is_throttled(user).await? {
             self.record_login_attempt(attempt, Some(user), LoginStatus::RateLimitExceeded, Some(TOO_MANY_ATTEMPTS))
                 .await?;

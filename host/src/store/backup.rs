@@ -60,11 +60,21 @@ struct End {
 
 /// Write every record of `store` to `out` in the format above; returns how many.
 pub async fn export(store: &dyn Store, out: &mut (dyn Write + Send)) -> anyhow::Result<u64> {
+    export_observed(store, out, &mut |_| Ok(())).await
+}
+
+/// [`export`], handing each record to `observe` as well before it is written.
+pub async fn export_observed(
+    store: &dyn Store,
+    out: &mut (dyn Write + Send),
+    observe: &mut (dyn FnMut(&Imported) -> anyhow::Result<()> + Send),
+) -> anyhow::Result<u64> {
     let header = Header { format: FORMAT_NAME.into(), version: FORMAT_VERSION };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
     let mut records = 0u64;
     let mut sink = |record: Imported| -> crate::domain::Result<()> {
+        observe(&record).map_err(crate::domain::Error::Internal)?;
         serde_json::to_writer(&mut *out, &record)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"))
@@ -183,7 +193,8 @@ pub fn validate(input: impl BufRead) -> anyhow::Result<u64> {
 /// Write every record of an export into `store`, [`IMPORT_BATCH`] records per transaction;
 /// each record replaces what the store holds under its id. Run [`validate`] first: a failure
 /// here (a record that refers to a missing user, say) leaves the batches before it written.
-pub async fn import(store: &dyn Store, input: impl BufRead) -> anyhow::Result<u64> {
+/// `progress` hears the number of records written after each batch.
+pub async fn import(store: &dyn Store, input: impl BufRead, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<u64> {
     let mut reader = Reader::new(input)?;
     let mut records = 0u64;
     let mut batch = Batch::new();
@@ -210,9 +221,88 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> anyhow::Result<u6
                 .apply(std::mem::take(&mut batch))
                 .await
                 .with_context(|| format!("the records on lines {first_line}-{last_line} were refused"))?;
+            progress(records);
         }
         if at_end {
             return Ok(records);
         }
     }
+}
+
+/// The records of an export one at a time, for a store that writes them its own way
+/// (PostgreSQL: all in one transaction). Errors name the line.
+pub struct Records<R> {
+    reader: Reader<R>,
+}
+
+impl<R: BufRead> Records<R> {
+    pub fn new(input: R) -> anyhow::Result<Self> {
+        Ok(Records { reader: Reader::new(input)? })
+    }
+
+    /// The next record; `None` after the last (at the end line or the end of the input).
+    pub fn next_record(&mut self) -> anyhow::Result<Option<Imported>> {
+        match self.reader.next_line()? {
+            Some(Line::Record(record)) => Ok(Some(*record)),
+            Some(Line::End(_)) | None => Ok(None),
+        }
+    }
+
+    /// The line the last record came from.
+    pub fn line(&self) -> u64 {
+        self.reader.line_no
+    }
+}
+
+/// How many records of each kind a store holds, with an order-independent checksum of their
+/// contents: two stores with equal tallies hold the same records (a migration's check).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(std::collections::BTreeMap<String, KindTally>);
+
+/// Records of one kind: their number and the wrapping sum of the first 16 bytes of each
+/// record's SHA-256 (its JSON line), so the order they come in does not matter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindTally {
+    pub records: u64,
+    pub checksum: u128,
+}
+
+impl Tally {
+    /// Count one record.
+    pub fn add(&mut self, record: &Imported) -> anyhow::Result<()> {
+        use sha2::Digest;
+        let line = serde_json::to_vec(record)?;
+        let value = serde_json::from_slice::<serde_json::Value>(&line)?;
+        let kind = value["kind"].as_str().unwrap_or("unknown").to_owned();
+        let digest = sha2::Sha256::digest(&line);
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&digest[..16]);
+        let entry = self.0.entry(kind).or_default();
+        entry.records += 1;
+        entry.checksum = entry.checksum.wrapping_add(u128::from_be_bytes(head));
+        Ok(())
+    }
+
+    /// Every kind with its tally, by kind name.
+    pub fn kinds(&self) -> impl Iterator<Item = (&str, &KindTally)> {
+        self.0.iter().map(|(kind, tally)| (kind.as_str(), tally))
+    }
+
+    pub fn records(&self) -> u64 {
+        self.0.values().map(|t| t.records).sum()
+    }
+
+    /// The tally of one kind (zero when the store has none).
+    pub fn of(&self, kind: &str) -> KindTally {
+        self.0.get(kind).copied().unwrap_or_default()
+    }
+}
+
+/// Tally every record of `store` (reads it whole, one record at a time).
+pub async fn tally(store: &dyn Store) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut sink =
+        |record: Imported| -> crate::domain::Result<()> { tally.add(&record).map_err(crate::domain::Error::Internal) };
+    store.export(&mut sink).await?;
+    Ok(tally)
 }

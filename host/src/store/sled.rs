@@ -707,7 +707,7 @@ impl Store for SledStore {
         }
     }
 
-    fn size_on_disk(&self) -> Result<u64> {
+    async fn size_on_disk(&self) -> Result<u64> {
         self.db.size_on_disk().map_err(Error::storage)
     }
 

@@ -254,7 +254,7 @@ mod tests {
         let records = backup::validate(exported.as_slice()).unwrap();
         let second = SledStore::open(two.path()).unwrap();
         assert!(backup::is_empty(&second).await.unwrap());
-        assert_eq!(backup::import(&second, exported.as_slice()).await.unwrap(), records);
+        assert_eq!(backup::import(&second, exported.as_slice(), &|_| {}).await.unwrap(), records);
         assert!(!backup::is_empty(&second).await.unwrap());
         assert_eq!(String::from_utf8(export_bytes(&second).await).unwrap(), text);
 

@@ -205,9 +205,10 @@ macro_rules! recovering_store {
                 let result = self.current().await?.$write($($warg),*).await;
                 self.write_failed(result)
             })*
-            fn size_on_disk(&self) -> Result<u64> {
-                match self.0.current.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    Some(store) => store.size_on_disk(),
+            async fn size_on_disk(&self) -> Result<u64> {
+                let store = self.0.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+                match store {
+                    Some(store) => store.size_on_disk().await,
                     None => Err(Error::Storage(anyhow::anyhow!("the store is being reopened"))),
                 }
             }
