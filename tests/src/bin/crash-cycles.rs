@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         server_env: vec![(AS_SERVER.to_owned(), "1".to_owned())],
         cycles,
         seed,
+        offline_check: true,
         kill_after: (Duration::from_millis(100), Duration::from_millis(max_ms)),
     };
     match crm_users_tests::crash::run(opts) {

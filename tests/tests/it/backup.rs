@@ -7,13 +7,15 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, assert_hex32, bin_command, run_cli, run_cli_ok, spawn_listening};
+use crate::harness::{
+    Backend, TestServer, assert_hex32, backend, bin_command_on, run_cli, run_cli_ok, spawn_listening,
+};
 
-const CONFIG: &str = "[[address_types]]\ntype = \"crm_test\"\ntitle = \"Test address\"\n";
+pub(crate) const CONFIG: &str = "[[address_types]]\ntype = \"crm_test\"\ntitle = \"Test address\"\n";
 
 /// Records of every kind the API can make, for two users. Returns (anna's id, anna's token,
 /// a revoked token, an autologin token).
-fn populate(s: &TestServer) -> (i64, String, String, String) {
+pub(crate) fn populate(s: &TestServer) -> (i64, String, String, String) {
     let api = Some(s.api_token.as_str());
     let anna = s.create(&[("email", "anna@example.com"), ("password", "secret123"), ("newsletters_subscribe", "1")]);
     let anna_id = anna.expect(200)["user"]["id"].as_i64().expect("id");
@@ -54,7 +56,7 @@ fn populate(s: &TestServer) -> (i64, String, String, String) {
 }
 
 /// What the server answers about everything `populate` made.
-fn answers(s: &TestServer, anna_id: i64, anna_token: &str) -> Vec<(String, Value)> {
+pub(crate) fn answers(s: &TestServer, anna_id: i64, anna_token: &str) -> Vec<(String, Value)> {
     let api = Some(s.api_token.as_str());
     let mut paths: Vec<String> = ["/api/api-tokens", "/api/groups", "/api/roles", "/api/users?per_page=50"]
         .into_iter()
@@ -84,14 +86,15 @@ fn answers(s: &TestServer, anna_id: i64, anna_token: &str) -> Vec<(String, Value
 }
 
 #[track_caller]
-fn export(data: &Path, file: &Path) -> Vec<u8> {
+pub(crate) fn export(data: &Path, file: &Path) -> Vec<u8> {
     let out = run_cli(data, &["export", "--output", file.to_str().expect("utf-8 path")]);
     assert!(out.status.success(), "export failed: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::read(file).expect("export file")
 }
 
-fn serve_on(dir: tempfile::TempDir, config: &Path, api_token: &str) -> TestServer {
-    let mut cmd = bin_command();
+/// A server on the data folder `dir/data` with `config`, its store already filled.
+pub(crate) fn serve_on(dir: tempfile::TempDir, config: &Path, api_token: &str) -> TestServer {
+    let mut cmd = bin_command_on(&dir.path().join("data"));
     cmd.arg("serve")
         .arg("--data")
         .arg(dir.path().join("data"))
@@ -108,9 +111,11 @@ fn an_export_imported_into_a_fresh_folder_answers_identically_and_exports_byte_i
     let mut s = TestServer::start_with_config(CONFIG);
     let (anna_id, anna_token, revoked, autologin) = populate(&s);
     let before = answers(&s, anna_id, &anna_token);
-    let refused = s.cli(&["export"]);
-    assert!(!refused.status.success(), "export refuses while the server holds the folder");
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by a running crm-users server"));
+    if backend() == Backend::Sled {
+        let refused = s.cli(&["export"]);
+        assert!(!refused.status.success(), "export refuses while the server holds the folder");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by a running crm-users server"));
+    }
     s.stop();
 
     let files = tempfile::tempdir().expect("temp dir");
@@ -127,7 +132,9 @@ fn an_export_imported_into_a_fresh_folder_answers_identically_and_exports_byte_i
     let imported = run_cli_ok(&fresh_data, &["import", "--input", first_file.to_str().expect("path")]);
     let records = text.lines().count() - 2;
     assert_eq!(imported.trim(), format!("imported {records} records"));
-    assert!(run_cli_ok(&fresh_data, &["check"]).starts_with("ok: "));
+    if backend() == Backend::Sled {
+        assert!(run_cli_ok(&fresh_data, &["check"]).starts_with("ok: "));
+    }
     let second = export(&fresh_data, &files.path().join("second.jsonl"));
     assert!(first == second, "the second export differs from the first");
 
@@ -200,7 +207,7 @@ fn a_broken_export_is_refused_naming_the_line_and_nothing_is_written() {
         "{}",
         stderr(&out)
     );
-    assert!(!data.join("sled.importing").exists(), "the staging folder is removed");
+    assert!(!data.join("sled.importing").exists(), "no staging folder is left behind");
 
     // The folder is still empty: the good file imports without --merge.
     let out = run_cli(&data, &["import", "--input", good.to_str().expect("path")]);
@@ -216,7 +223,7 @@ fn export_and_import_go_through_stdout_and_stdin() {
     assert!(out.status.success());
     let fresh = tempfile::tempdir().expect("temp dir");
     let data = fresh.path().join("data");
-    let mut cmd = bin_command();
+    let mut cmd = bin_command_on(&data);
     cmd.args(["import", "--input", "-", "--data"]).arg(&data).stdin(std::process::Stdio::piped());
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawn import");

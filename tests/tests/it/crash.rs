@@ -8,17 +8,27 @@ use std::time::Duration;
 
 use crm_users_tests::crash;
 
-use crate::harness::BIN;
+use crate::harness::{BIN, Backend, backend, postgres};
 
 #[test]
 fn acknowledged_writes_and_indexes_survive_sigkill_under_mixed_load() {
     let seed =
         std::env::var("CRM_USERS_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(crash::clock_seed);
+    // On PostgreSQL the server runs in a schema of its own; the kills are the server's only
+    // (PostgreSQL's durability is PostgreSQL's).
+    let server_env = match backend() {
+        Backend::Sled => Vec::new(),
+        Backend::Postgres => {
+            let schema = format!("crash_{seed:x}");
+            vec![("CRM_USERS_DATABASE_URL".to_owned(), postgres().url(Some(&schema)))]
+        }
+    };
     let opts = crash::Options {
         server: BIN.into(),
-        server_env: Vec::new(),
+        server_env,
         cycles: 3,
         seed,
+        offline_check: backend() == Backend::Sled,
         kill_after: (Duration::from_millis(300), Duration::from_millis(2500)),
     };
     let report =

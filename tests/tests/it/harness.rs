@@ -5,6 +5,10 @@
 //! (query, urlencoded, multipart and JSON bodies, built by hand so no client feature is needed)
 //! and a few shortcuts (`create_user`, `login`). It knows nothing else about the routes; what a
 //! route must answer is asserted in the test modules.
+//!
+//! The same modules build two test binaries: `it` runs every server on sled in its data
+//! folder, `it_postgres` on PostgreSQL (see [`backend`]), each server in a schema of its own
+//! named after its data folder, in one throwaway database per run.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -33,7 +37,50 @@ const MULTIPART_BOUNDARY: &str = "----crmUsersTestBoundary7MA4YWxkTrZu0gW";
 
 /// Env vars that would change what the binary does; removed from every child we start so the
 /// developer's shell cannot leak into a test.
-const CRM_ENV: [&str; 4] = ["CRM_USERS_DATA", "CRM_USERS_LISTEN", "CRM_USERS_CONFIG", "CRM_USERS_LOG_FORMAT"];
+const CRM_ENV: [&str; 7] = [
+    "CRM_USERS_DATA",
+    "CRM_USERS_LISTEN",
+    "CRM_USERS_CONFIG",
+    "CRM_USERS_LOG_FORMAT",
+    "CRM_USERS_PLUGINS",
+    "CRM_USERS_STORAGE",
+    "CRM_USERS_DATABASE_URL",
+];
+
+/// Which store the servers of this test binary use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sled,
+    Postgres,
+}
+
+/// `it_postgres` runs on PostgreSQL, `it` on sled: the binary's name decides.
+pub fn backend() -> Backend {
+    if env!("CARGO_CRATE_NAME") == "it_postgres" { Backend::Postgres } else { Backend::Sled }
+}
+
+/// The PostgreSQL server of this test process, started on first use.
+pub fn postgres() -> &'static crm_users_tests::postgres::Postgres {
+    use crm_users_tests::postgres::{Durability, Postgres};
+    static SERVER: std::sync::OnceLock<Postgres> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        Postgres::start("crm_users_it", Durability::Off, None)
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"))
+    })
+}
+
+/// The schema that holds the store of the server with this data folder.
+pub fn schema_of(data: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    format!("t_{:016x}", hasher.finish())
+}
+
+/// The database URL of the store of the server with this data folder.
+pub fn database_url_of(data: &Path) -> String {
+    postgres().url(Some(&schema_of(data)))
+}
 
 /// An HTTP response, read whole. `body` is `Value::Null` when the body is empty or not JSON;
 /// `text` always holds the raw body for diagnostics.
@@ -329,6 +376,29 @@ pub fn bin_command() -> Command {
     cmd
 }
 
+/// Data folders whose store stays on sled in `it_postgres` too (a migration's source).
+static ON_SLED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Keep the store of the data folder `data` on sled, whatever the binary's backend.
+pub fn keep_on_sled(data: &Path) {
+    ON_SLED.lock().expect("sled folders").push(data.to_owned());
+}
+
+/// The backend of the store of the data folder `data`.
+pub fn backend_of(data: &Path) -> Backend {
+    if ON_SLED.lock().expect("sled folders").iter().any(|d| d == data) { Backend::Sled } else { backend() }
+}
+
+/// [`bin_command`] for the store of the data folder `data`: on PostgreSQL, its database URL
+/// comes in the environment (the caller still passes `--data`).
+pub fn bin_command_on(data: &Path) -> Command {
+    let mut cmd = bin_command();
+    if backend_of(data) == Backend::Postgres {
+        cmd.env("CRM_USERS_DATABASE_URL", database_url_of(data));
+    }
+    cmd
+}
+
 /// Runs `cmd` to completion (at most 60 s, then it is killed and the test fails).
 #[track_caller]
 pub fn output_with_timeout(mut cmd: Command) -> Output {
@@ -368,7 +438,7 @@ pub fn output_with_timeout(mut cmd: Command) -> Output {
 /// Runs the CLI with `args` followed by `--data <data>`.
 #[track_caller]
 pub fn run_cli(data: &Path, args: &[&str]) -> Output {
-    let mut cmd = bin_command();
+    let mut cmd = bin_command_on(data);
     cmd.args(args).arg("--data").arg(data);
     output_with_timeout(cmd)
 }
@@ -455,6 +525,9 @@ pub fn server_with_plugins(
 pub struct TestServer {
     dir: tempfile::TempDir,
     config: Option<PathBuf>,
+    /// On PostgreSQL: the data folder whose database schema this server uses, when it is
+    /// another host's ([`TestServer::second_host`]).
+    store_of: Option<PathBuf>,
     running: Option<Spawned>,
     stderr: Arc<Mutex<String>>,
     pub port: u16,
@@ -477,6 +550,12 @@ impl TestServer {
     #[track_caller]
     pub fn start_with(config: Option<&str>, prepare: impl FnOnce(&Path)) -> Self {
         Self::start_prepared(config, false, prepare)
+    }
+
+    /// A server on sled, in `it_postgres` too (see [`keep_on_sled`]).
+    #[track_caller]
+    pub fn start_on_sled(config: Option<&str>) -> Self {
+        Self::start_prepared(config, true, keep_on_sled)
     }
 
     /// Like [`Self::start_with`], with `prepare` running on the empty data folder before the
@@ -507,6 +586,7 @@ impl TestServer {
         let mut server = TestServer {
             dir,
             config,
+            store_of: None,
             running: None,
             stderr: Arc::new(Mutex::new(String::new())),
             port: 0,
@@ -524,6 +604,7 @@ impl TestServer {
         TestServer {
             dir,
             config: None,
+            store_of: None,
             port: spawned.port,
             stderr: Arc::clone(&spawned.stderr),
             running: Some(spawned),
@@ -532,9 +613,39 @@ impl TestServer {
         }
     }
 
+    /// Another host on this server's PostgreSQL schema: a process of its own with its own
+    /// data folder and the same config, sharing every user, token and counter.
+    #[track_caller]
+    pub fn second_host(&self) -> TestServer {
+        assert_eq!(backend(), Backend::Postgres, "hosts share a store on PostgreSQL only");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = self.config.as_ref().map(|own| {
+            let path = dir.path().join("config.toml");
+            std::fs::copy(own, &path).expect("copy config.toml");
+            path
+        });
+        let mut server = TestServer {
+            dir,
+            config,
+            store_of: Some(self.store_dir()),
+            running: None,
+            stderr: Arc::new(Mutex::new(String::new())),
+            port: 0,
+            api_token: self.api_token.clone(),
+            client: http_client(),
+        };
+        server.start_again();
+        server
+    }
+
+    /// The data folder whose store this server uses (its own, unless it is a second host).
+    pub fn store_dir(&self) -> PathBuf {
+        self.store_of.clone().unwrap_or_else(|| self.data_dir())
+    }
+
     /// `serve` on this server's data folder (and config); does not wait.
     pub fn serve_command(&self) -> Command {
-        let mut cmd = bin_command();
+        let mut cmd = bin_command_on(&self.store_dir());
         cmd.arg("serve").arg("--data").arg(self.data_dir()).arg("--listen").arg("127.0.0.1:0");
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);
