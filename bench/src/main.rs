@@ -6,6 +6,7 @@
 mod fixed_rate;
 mod load;
 mod million;
+mod on_postgres;
 mod servers;
 
 use anyhow::Context;
@@ -645,6 +646,13 @@ fn run(s: Settings) -> anyhow::Result<()> {
         match plugin_call_latency(&s) {
             Ok(r) => results.extend(r),
             Err(e) => results.push(json!({"scenario": "plugin calls", "error": format!("{e:#}"), "met": false})),
+        }
+    }
+    if s.only.as_ref().is_none_or(|only| "postgres".contains(only.as_str())) {
+        eprintln!("running the PostgreSQL scenarios ...");
+        match on_postgres::scenarios(&s) {
+            Ok(r) => results.extend(r),
+            Err(e) => results.push(json!({"scenario": "postgres", "error": format!("{e:#}"), "met": false})),
         }
     }
     if s.only.as_ref().is_none_or(|only| "million users".contains(only.as_str())) {

@@ -79,6 +79,18 @@ impl CrmUsers {
         Ok((server, token))
     }
 
+    /// Like [`Self::start`], with the store in PostgreSQL at `database_url` (an empty schema).
+    pub fn start_on_postgres(&self, core: usize, config: &str, database_url: &str) -> anyhow::Result<(Server, String)> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let token = self
+            .cli(&data, &["--database-url", database_url, "api-token", "create", "--name", "bench", "--allow", "*"])?;
+        let token = token.lines().last().unwrap_or_default().trim().to_owned();
+        let config = format!("database_url = {database_url:?}\n{config}");
+        let server = self.serve(core, &data, &config, Some(dir))?;
+        Ok((server, token))
+    }
+
     /// A server on `core` over the data folder `data`, with `config` (TOML); `dir` (if any)
     /// is removed when the server is dropped.
     pub fn serve(
