@@ -108,6 +108,16 @@ impl Authenticator for PasswordAuthenticator {
     }
 }
 
+/// An account id no user has (users are numbered from 1 and never reach 2^62), one per email,
+/// so that decoy guesses for different emails do not wait for each other's lock; bit 31 keeps
+/// its low half, which a shared store's lock is keyed by, clear of the ids of real users.
+fn decoy_account(email: &str) -> crate::domain::user::UserId {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    crate::domain::user::email_key(email).hash(&mut hasher);
+    (1 << 62) | (1 << 31) | (hasher.finish() >> 34)
+}
+
 /// Who tried to sign in, how and from where: what every login attempt records.
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptOf<'a> {
@@ -296,12 +306,12 @@ impl Services {
         // Every path below that answers "no" without checking the user's hash checks a decoy,
         // so an unknown email, an unclaimed account and a wrong password take the same time.
         let Some(user) = self.store.user_by_email(email).await?.filter(|u| !u.is_deleted()) else {
-            self.pretend_to_verify(password).await?;
+            self.pretend_to_guess(email, password, true).await?;
             self.record_login_attempt(&attempt, None, LoginStatus::NotFoundEmail, Some("Invalid email.")).await?;
             return Err(Error::auth(AuthReason::IdentityNotFound, "Invalid email."));
         };
         if self.is_unclaimed(&user).await? {
-            self.pretend_to_verify(password).await?;
+            self.pretend_to_guess(email, password, false).await?;
             self.record_login_attempt(&attempt, Some(&user), LoginStatus::UnclaimedUser, Some("Account is unclaimed."))
                 .await?;
             return Err(Error::auth(AuthReason::NotApproved, "Account is unclaimed."));
@@ -418,6 +428,24 @@ impl Services {
     /// The work of checking a wrong password, for answers that have no hash to check.
     async fn pretend_to_verify(&self, password: &str) -> Result<()> {
         if hashable(password) { self.passwords.verify_decoy(password).await } else { Ok(()) }
+    }
+
+    /// Everything [`Self::guess_password`] does for a wrong password, against an account no
+    /// one has: for answers that have no account to guess against, so that they take as long
+    /// (B7). With a store across the network its lock and reads are round trips of their
+    /// own, and leaving them out told an unknown email from a known one by several
+    /// milliseconds. `unclaimed_check` adds the read of the unclaimed mark, which the path of
+    /// a known account makes before its guess.
+    async fn pretend_to_guess(&self, email: &str, password: &str, unclaimed_check: bool) -> Result<()> {
+        let decoy = decoy_account(email);
+        if unclaimed_check {
+            self.store.meta_entry(decoy, crate::domain::meta::UNCLAIMED_USER).await?;
+        }
+        let _decoy_lock = self.store.lock_account(decoy).await?;
+        self.store.recent_attempts_by_user(decoy, self.config.login_limits.attempts).await?;
+        let hour_ago = now() - chrono::Duration::hours(1);
+        self.store.wrong_passwords_since(decoy, hour_ago, self.config.login_limits.max_guesses_per_hour).await?;
+        self.pretend_to_verify(password).await
     }
 
     /// REMP's per-user throttle: the last `attempts` attempts all failed, the newest recently.

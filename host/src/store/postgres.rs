@@ -8,7 +8,9 @@
 //! constraints. A batch that trips a constraint, a deadlock or a serialization failure is
 //! run again from the start, where the change's own checks see the row that won and answer
 //! as sled does (`email_taken`, `role_name_taken`, not found); only a conflict that persists
-//! past [`MAX_TRIES`] becomes a storage failure.
+//! past [`MAX_TRIES`] becomes a storage failure. A connection the database closed (a restart,
+//! a failover) is replaced: reads, and writes that had not reached their commit, run again on
+//! a fresh one; a commit whose answer was lost is a storage failure (503), never repeated.
 //!
 //! What one sled host keeps to itself is shared here: sequences are PostgreSQL sequences
 //! (an id is never handed out twice; a rolled-back insert leaves a gap, as MySQL's
@@ -59,9 +61,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// usual most.
 const MAX_TRIES: usize = 5;
 
-/// Advisory-lock namespace of the per-account password lock (two-key form; "cr").
-const ACCOUNT_LOCK_SPACE: i32 = 0x6372;
-
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 pub(super) type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
@@ -70,6 +69,10 @@ pub struct PostgresStore {
     pool: Pool,
     /// The database as `host:port/db`, never with a password.
     name: String,
+    /// The first key of this store's per-account advisory locks (two-key form). Advisory locks
+    /// belong to the database, not a schema: two stores in schemas of one database must not
+    /// make each other's sign-ins wait.
+    lock_space: i32,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -139,6 +142,8 @@ impl PostgresStore {
             config.connect(NoTls).await.with_context(|| format!("cannot connect to PostgreSQL at {name}"))?;
         let driver = tokio::spawn(connection);
         schema::migrate(&mut client).await.with_context(|| format!("cannot prepare the database {name}"))?;
+        let current: String = client.query_one("SELECT current_schema()", &[]).await?.get(0);
+        let lock_space = lock_space_of(&current);
         drop(client);
         let _ = driver.await;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -149,7 +154,7 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .context("cannot build the connection pool")?;
-        Ok(PostgresStore { pool, name })
+        Ok(PostgresStore { pool, name, lock_space })
     }
 
     /// The database as `user@host:port/db`.
@@ -165,15 +170,31 @@ impl PostgresStore {
     }
 
     async fn rows(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db)?;
-        client.query(&statement, params).await.map_err(db)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let client = self.client().await?;
+            let rows = match client.prepare_cached(sql).await {
+                Ok(statement) => client.query(&statement, params).await,
+                Err(e) => Err(e),
+            };
+            match rows {
+                // A connection the database closed (a restart, a failover, an idle timeout) is
+                // dropped from the pool; a read is safe to run again on a fresh one.
+                Err(e) if e.is_closed() && tries < 2 => {
+                    tracing::warn!(error = %e, "a database connection was closed; reading again")
+                }
+                other => return other.map_err(db),
+            }
+        }
     }
 
     async fn row(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db)?;
-        client.query_opt(&statement, params).await.map_err(db)
+        let mut rows = self.rows(sql, params).await?;
+        if rows.len() > 1 {
+            return Err(Error::Storage(anyhow::anyhow!("a query for one row found {}", rows.len())));
+        }
+        Ok(rows.pop())
     }
 
     /// The `record` (first column) of the row the query finds.
@@ -203,19 +224,31 @@ impl PostgresStore {
         D: Sync + ?Sized,
         A: Send,
     {
-        let mut client = self.client().await?;
         let mut tries = 0;
         loop {
             tries += 1;
-            let tx = client.transaction().await.map_err(db)?;
+            let mut client = self.client().await?;
+            let tx = match client.transaction().await {
+                Ok(tx) => tx,
+                Err(e) if e.is_closed() && tries < MAX_TRIES => continue,
+                Err(e) => return Err(db(e)),
+            };
             let outcome = match body(&tx, data).await {
-                Ok(value) => tx.commit().await.map(|()| value).map_err(TxError::Db),
+                Ok(value) => match tx.commit().await {
+                    Ok(()) => Ok(value),
+                    // Whether a commit the connection lost went through is unknown: never
+                    // run it again.
+                    Err(e) if e.is_closed() => return Err(db(e)),
+                    Err(e) => Err(TxError::Db(e)),
+                },
                 Err(e) => Err(e),
             };
             match outcome {
                 Ok(value) => return Ok(value),
-                Err(TxError::Db(e)) if tries < MAX_TRIES && is_lost_race(&e) => {
-                    tracing::debug!(error = %e, tries, "a write lost a race; running it again");
+                // Before its commit, a transaction on a closed connection was rolled back by
+                // the server: running it again on a fresh connection is safe.
+                Err(TxError::Db(e)) if tries < MAX_TRIES && (is_lost_race(&e) || e.is_closed()) => {
+                    tracing::debug!(error = %e, tries, "a write lost a race or its connection; running it again");
                 }
                 Err(e) => return Err(e.into_error()),
             }
@@ -239,7 +272,7 @@ impl PostgresStore {
                 .map_err(TxError::into_error)
                 .with_context(|| format!("record {} was refused", records + 1))?;
             records += 1;
-            if records % 1000 == 0 {
+            if records.is_multiple_of(1000) {
                 progress(records);
             }
         }
@@ -549,8 +582,8 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let key = user_id as i32; // wraps: two accounts 2^32 ids apart share a lock, harmlessly
         let statement = client.prepare_cached("SELECT pg_advisory_lock($1, $2)").await.map_err(db)?;
-        client.execute(&statement, &[&ACCOUNT_LOCK_SPACE, &key]).await.map_err(db)?;
-        Ok(AccountLock::held(HeldAdvisoryLock { client: Some(client), key }))
+        client.execute(&statement, &[&self.lock_space, &key]).await.map_err(db)?;
+        Ok(AccountLock::held(HeldAdvisoryLock { client: Some(client), space: self.lock_space, key }))
     }
 
     async fn reserve_id(&self, sequence: IdSequence) -> Result<u64> {
@@ -657,6 +690,14 @@ impl Store for PostgresStore {
     }
 }
 
+/// The advisory-lock key space of the store in `schema`: the first four bytes of a digest of
+/// its name.
+fn lock_space_of(schema: &str) -> i32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("crm-users account locks in {schema}").as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
 fn secret_of(name: &str, bytes: Vec<u8>) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| Error::Storage(anyhow::anyhow!("corrupt secret {name}")))
 }
@@ -666,19 +707,20 @@ fn secret_of(name: &str, bytes: Vec<u8>) -> Result<[u8; 32]> {
 /// is closed instead, which releases the lock on the server.
 struct HeldAdvisoryLock {
     client: Option<deadpool_postgres::Object>,
+    space: i32,
     key: i32,
 }
 
 impl Drop for HeldAdvisoryLock {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else { return };
-        let key = self.key;
+        let (space, key) = (self.space, self.key);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             drop(deadpool_postgres::Object::take(client));
             return;
         };
         runtime.spawn(async move {
-            let unlocked = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&ACCOUNT_LOCK_SPACE, &key]).await;
+            let unlocked = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&space, &key]).await;
             if unlocked.is_err() {
                 drop(deadpool_postgres::Object::take(client));
             }
