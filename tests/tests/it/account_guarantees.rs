@@ -1,9 +1,10 @@
 //! The account guarantees of SECURITY.md: the hourly cap on evaluated password guesses under
 //! credential stuffing, locked answers that look like wrong-password answers, equal timing for
-//! unknown emails and wrong passwords, tokens never stored or logged in plain form, and tokens
+//! unknown emails and wrong passwords, tokens never stored (in the data folder, or on
+//! PostgreSQL in the database) or logged in plain form, and tokens
 //! that stop working the moment they are revoked or their user is disabled or deleted.
 
-use crate::harness::{Resp, TestServer, assert_hex32, create_api_token};
+use crate::harness::{Backend, Resp, TestServer, assert_hex32, backend, create_api_token, postgres, schema_of};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -208,6 +209,26 @@ fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     out
 }
 
+/// On PostgreSQL, every row of every table of the server's schema as text, one "file" a
+/// table. `bytea` shows as hex, so a token kept as raw bytes would show as its own text.
+fn database_rows(data: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let schema = schema_of(data);
+    let mut client = postgres().client(&schema);
+    let tables = client
+        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1", &[&schema])
+        .expect("list tables");
+    assert!(tables.len() > 10, "the schema {schema} holds the store's tables");
+    tables
+        .iter()
+        .map(|row| {
+            let table: String = row.get(0);
+            let rows = client.query(&format!("SELECT t::text FROM {table} t"), &[]).expect("read table");
+            let text: String = rows.iter().map(|r| r.get::<_, String>(0) + "\n").collect();
+            (std::path::PathBuf::from(format!("{schema}.{table}")), text.into_bytes())
+        })
+        .collect()
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -264,8 +285,11 @@ fn tokens_and_passwords_never_reach_the_data_folder_or_the_logs_in_plain_form() 
     let stderr_before_stop = s.stderr();
     s.stop();
 
-    let files = files_under(&s.data_dir());
-    assert!(files.iter().map(|(_, b)| b.len()).sum::<usize>() > 0, "the data folder holds the store");
+    let mut files = files_under(&s.data_dir());
+    if backend() == Backend::Postgres {
+        files.extend(database_rows(&s.data_dir()));
+    }
+    assert!(files.iter().map(|(_, b)| b.len()).sum::<usize>() > 0, "the data folder or database holds the store");
     for secret in &secrets {
         let raw = decode_hex(secret).filter(|b| b.len() == 16);
         for (path, bytes) in &files {

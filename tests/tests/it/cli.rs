@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use crate::harness::{
-    TestServer, bin_command, combined, create_api_token, output_with_timeout, run_cli, run_cli_ok, spawn_listening,
+    Backend, TestServer, backend, bin_command, bin_command_on, combined, create_api_token, output_with_timeout,
+    run_cli, run_cli_ok, runs_on, spawn_listening,
 };
 
 fn lines_of(stdout: &[u8]) -> Vec<String> {
@@ -36,7 +37,7 @@ fn serve_takes_data_listen_and_config_from_env() {
     // If the env vars were ignored, the default ./data would land here, inside the temp dir.
     let cwd = dir.path().join("cwd");
     std::fs::create_dir(&cwd).expect("cwd");
-    let mut cmd = bin_command();
+    let mut cmd = bin_command_on(&data);
     cmd.arg("serve")
         .current_dir(&cwd)
         .env("CRM_USERS_DATA", &data)
@@ -61,13 +62,17 @@ fn serve_with_no_flags_keeps_its_data_in_dot_data_of_the_working_folder() {
     // The README's first command: no config, no --data; everything lands in ./data.
     let dir = tempfile::tempdir().expect("temp dir");
     let token = create_api_token(&dir.path().join("data"), "default", "*");
-    let mut cmd = bin_command();
+    let mut cmd = bin_command_on(&dir.path().join("data"));
     cmd.current_dir(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]);
     let spawned = spawn_listening(cmd).unwrap_or_else(|e| panic!("{e}"));
     let s = TestServer::adopt(dir, token, spawned);
     s.get("/healthz", None).expect(200);
     s.create_user("anna@example.com", "secret123");
-    assert!(s.data_dir().join("LOCK").exists() && s.data_dir().join("sled").is_dir());
+    match backend() {
+        Backend::Sled => assert!(s.data_dir().join("LOCK").exists() && s.data_dir().join("sled").is_dir()),
+        // The store is the database; the folder holds only this host's plugin cache.
+        Backend::Postgres => assert!(s.data_dir().is_dir() && !s.data_dir().join("sled").exists()),
+    }
 }
 
 #[test]
@@ -91,6 +96,9 @@ fn serve_rejects_an_unknown_config_key_naming_it() {
 
 #[test]
 fn second_serve_on_the_same_folder_fails_with_in_use() {
+    if !runs_on(Backend::Sled, "hosts on PostgreSQL share the database; the folder holds no store") {
+        return;
+    }
     let s = TestServer::start();
     let out = output_with_timeout(s.serve_command());
     assert!(!out.status.success(), "{}", combined(&out));
@@ -104,6 +112,9 @@ fn second_serve_on_the_same_folder_fails_with_in_use() {
 
 #[test]
 fn data_commands_fail_with_one_line_while_a_server_holds_the_folder() {
+    if !runs_on(Backend::Sled, "on PostgreSQL data commands run beside the servers (the next test)") {
+        return;
+    }
     let mut s = TestServer::start();
     let (_, access) = s.create_user("anna@example.com", "secret123");
     let commands: [&[&str]; 6] = [
@@ -132,6 +143,24 @@ fn data_commands_fail_with_one_line_while_a_server_holds_the_folder() {
     assert!(s.stop().success());
     let out = s.cli(&["api-token", "list"]);
     assert!(out.status.success(), "{}", combined(&out));
+}
+
+#[test]
+fn data_commands_run_beside_the_servers_of_a_database_and_take_effect_at_once() {
+    if !runs_on(Backend::Postgres, "a sled folder is held by its server (the test before)") {
+        return;
+    }
+    let s = TestServer::start();
+    let (_, access) = s.create_user("anna@example.com", "secret123");
+    let added = s.cli(&["user", "add", "zed@example.com", "--password", "secret123"]);
+    assert!(added.status.success(), "{}", combined(&added));
+    s.email_check("zed@example.com").expect_fields(200, json!({"status": "taken"}));
+    s.login("zed@example.com", "secret123");
+    let disabled = s.cli(&["user", "disable", "anna@example.com"]);
+    assert!(disabled.status.success(), "{}", combined(&disabled));
+    s.user_info(&access).expect(403);
+    let listed = s.cli(&["api-token", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("\ttest\tactive\t*"), "{}", combined(&listed));
 }
 
 #[test]

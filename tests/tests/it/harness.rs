@@ -59,6 +59,15 @@ pub fn backend() -> Backend {
     if env!("CARGO_CRATE_NAME") == "it_postgres" { Backend::Postgres } else { Backend::Sled }
 }
 
+/// Whether this binary runs on `wanted`; when not, says why the test has nothing to check here
+/// (it returns at once: sled's files, a second host, ...).
+pub fn runs_on(wanted: Backend, why: &str) -> bool {
+    if backend() != wanted {
+        eprintln!("nothing to check on {:?}: {why}", backend());
+    }
+    backend() == wanted
+}
+
 /// The PostgreSQL server of this test process, started on first use.
 pub fn postgres() -> &'static crm_users_tests::postgres::Postgres {
     use crm_users_tests::postgres::{Durability, Postgres};
@@ -77,9 +86,11 @@ pub fn schema_of(data: &Path) -> String {
     format!("t_{:016x}", hasher.finish())
 }
 
-/// The database URL of the store of the server with this data folder.
+/// The database URL of the store of the server with this data folder. Its connections carry
+/// the schema's name as `application_name`, so a test can find them in `pg_stat_activity`.
 pub fn database_url_of(data: &Path) -> String {
-    postgres().url(Some(&schema_of(data)))
+    let schema = schema_of(data);
+    format!("{}&application_name={schema}", postgres().url(Some(&schema)))
 }
 
 /// An HTTP response, read whole. `body` is `Value::Null` when the body is empty or not JSON;
@@ -389,9 +400,26 @@ pub fn backend_of(data: &Path) -> Backend {
     if ON_SLED.lock().expect("sled folders").iter().any(|d| d == data) { Backend::Sled } else { backend() }
 }
 
+/// Where every test server keeps compiled plugins: one wasmtime cache for the whole run (and
+/// the next), so an 18 MB Python component is compiled once rather than in every test that
+/// loads it. wasmtime's cache takes concurrent writers.
+const SHARED_PLUGIN_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/it-plugin-cache");
+
+/// Point the data folder's plugin cache at [`SHARED_PLUGIN_CACHE`], unless it has one.
+pub fn share_plugin_cache(data: &Path) {
+    let cache = data.join("plugin-cache");
+    if cache.symlink_metadata().is_ok() {
+        return;
+    }
+    let _ = std::fs::create_dir_all(SHARED_PLUGIN_CACHE);
+    let _ = std::fs::create_dir_all(data);
+    let _ = std::os::unix::fs::symlink(SHARED_PLUGIN_CACHE, &cache);
+}
+
 /// [`bin_command`] for the store of the data folder `data`: on PostgreSQL, its database URL
 /// comes in the environment (the caller still passes `--data`).
 pub fn bin_command_on(data: &Path) -> Command {
+    share_plugin_cache(data);
     let mut cmd = bin_command();
     if backend_of(data) == Backend::Postgres {
         cmd.env("CRM_USERS_DATABASE_URL", database_url_of(data));

@@ -209,6 +209,7 @@ fn authors_tests(program: &str, args: &[&str], folder: &str, wasm: &str) {
     let source = source.unwrap_or_else(|| panic!("no source folder for {folder}"));
     let mut cmd = std::process::Command::new(program);
     let data = tempfile::tempdir().expect("data dir");
+    crate::harness::share_plugin_cache(data.path());
     cmd.args(args)
         .current_dir(&source)
         .env("CRM_USERS", crate::harness::BIN)

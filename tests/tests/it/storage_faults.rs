@@ -5,6 +5,10 @@
 //! the fault is gone writes are taken again without a restart; every acknowledged write is
 //! there after a restart and `crm-users check` finds the store consistent. A damaged data
 //! folder makes `serve` exit non-zero with a message that names it and says what to do.
+//!
+//! On PostgreSQL the faults are the database's: connections it drops (a restart, a failover)
+//! cost at most a 503 and the server carries on without a restart; a database it cannot reach,
+//! or one a newer build wrote, stops `serve` with a message naming it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{TestServer, bin_command, create_api_token, output_with_timeout, run_cli_ok, spawn_listening};
+use crate::harness::{
+    Backend, TestServer, bin_command, bin_command_on, combined, create_api_token, output_with_timeout, postgres,
+    run_cli_ok, runs_on, schema_of, spawn_listening,
+};
 
 /// How long a healed store may take to take writes again (it probes once a second).
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -127,6 +134,9 @@ fn writes_refused_then_recovered(mut s: TestServer, inject: impl FnOnce(), heal:
 
 #[test]
 fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_when_space_returns() {
+    if !runs_on(Backend::Sled, "the disk under a database is the database's (PostgreSQL faults below)") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let _mount = match Tmpfs::mount(&data, "48m") {
@@ -169,6 +179,9 @@ fn eio_shim(dir: &Path) -> PathBuf {
 
 #[test]
 fn io_errors_refuse_writes_with_503_keep_reads_and_recover_when_the_disk_heals() {
+    if !runs_on(Backend::Sled, "the disk under a database is the database's (PostgreSQL faults below)") {
+        return;
+    }
     let tools = tempfile::tempdir().expect("temp dir");
     let shim = eio_shim(tools.path());
     let trigger = tools.path().join("fail-now");
@@ -215,6 +228,9 @@ fn stopped_folder() -> TestServer {
 
 #[test]
 fn a_damaged_data_folder_is_refused_with_a_clear_message() {
+    if !runs_on(Backend::Sled, "the store is not in the data folder (PostgreSQL faults below)") {
+        return;
+    }
     // A file where the store's folder should be.
     let s = stopped_folder();
     let sled = s.data_dir().join("sled");
@@ -246,4 +262,85 @@ fn garble_log_start(data: &Path) {
         *b ^= 0x5a;
     }
     std::fs::write(&log, &bytes).expect("garble log");
+}
+
+/// The backends of the database serving the server with this data folder.
+fn terminate_connections_of(data: &Path) -> u64 {
+    let mut admin = postgres().connect("postgres").unwrap_or_else(|e| panic!("{e}"));
+    let sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1";
+    let killed: i64 = admin.query_one(sql, &[&schema_of(data)]).expect("terminate").get(0);
+    killed as u64
+}
+
+#[test]
+fn connections_the_database_drops_cost_at_most_a_503_and_the_server_carries_on() {
+    if !runs_on(Backend::Postgres, "a sled store has no connections") {
+        return;
+    }
+    let s = TestServer::start();
+    let (id, token) = s.create_user("anna@example.com", "secret123");
+    for round in 0..3 {
+        // Every connection the server holds, cut at once, as a database restart does.
+        assert!(terminate_connections_of(&s.data_dir()) > 0, "round {round}: the server holds connections");
+        let mut answered = 0;
+        for n in 0..20 {
+            let r = if n % 2 == 0 {
+                s.user_info(&token)
+            } else {
+                s.post_json(
+                    "/api/v1/user-meta/upsert",
+                    json!({"user_id": id, "key": format!("k{round}-{n}"), "value": "v"}),
+                    Some(&s.api_token),
+                )
+            };
+            match r.status {
+                200 => answered += 1,
+                503 => {
+                    r.expect_fields(503, json!({"code": "storage_unavailable"}));
+                }
+                other => panic!("round {round}: {other} {}", r.text),
+            }
+        }
+        assert!(answered >= 18, "round {round}: {answered} of 20 answered after the connections were cut");
+    }
+    s.get("/healthz", None).expect(200);
+    s.user_info(&token).expect(200);
+    s.create_user("bob@example.com", "secret123");
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_or_was_written_by_a_newer_build_stops_the_start_naming_it() {
+    if !runs_on(Backend::Postgres, "a sled store has no database to reach") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = |url: &str| {
+        let mut cmd = bin_command();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(dir.path().join("data"));
+        cmd.args(["--database-url", url]);
+        let out = output_with_timeout(cmd);
+        assert!(!out.status.success(), "serve started: {}", combined(&out));
+        assert!(!combined(&out).contains("panicked"), "a message, not a panic: {}", combined(&out));
+        combined(&out)
+    };
+    // Nothing listens on port 1.
+    let out = serve("postgres://crm:secret@127.0.0.1:1/crm_users");
+    assert!(out.contains("cannot connect to PostgreSQL at crm@127.0.0.1:1/crm_users"), "{out}");
+    assert!(!out.contains("secret"), "the password stays out of the message: {out}");
+    let missing = postgres().url(None).replace(&postgres().database, "no_such_database");
+    let out = serve(&missing);
+    assert!(out.contains("no_such_database") && out.contains("does not exist"), "{out}");
+    let out = serve("mysql://remp@db/remp");
+    assert!(out.contains("not a PostgreSQL connection URL"), "{out}");
+
+    // A schema a newer build migrated.
+    let mut s = TestServer::start();
+    s.stop();
+    let mut client = postgres().client(&schema_of(&s.data_dir()));
+    client.execute("UPDATE crm_users_schema SET version = 99", &[]).expect("bump the version");
+    let mut cmd = bin_command_on(&s.data_dir());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(s.data_dir());
+    let out = output_with_timeout(cmd);
+    assert!(!out.status.success());
+    assert!(combined(&out).contains("schema version 99; this build reads version 1"), "{}", combined(&out));
 }
