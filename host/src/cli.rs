@@ -412,7 +412,7 @@ impl std::fmt::Debug for Opened {
 /// Open the configured store: a sled store under the data folder's lock, or the PostgreSQL
 /// database, which hosts and CLI runs share (no lock: the data folder then holds only this
 /// host's plugin compilation cache).
-pub async fn open_store(config: &Config) -> anyhow::Result<(Option<File>, Arc<dyn Store>)> {
+async fn open_store(config: &Config) -> anyhow::Result<(Option<File>, Arc<dyn Store>)> {
     match &config.storage {
         StoreLocation::Sled { dir, commit } => {
             let lock = lock_data_folder(&config.data)?;

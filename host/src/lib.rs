@@ -1,5 +1,6 @@
-//! crm-users: a users service that speaks the REMP CRM users API, stores data in embedded sled,
-//! and is extended at run time by WebAssembly plugins.
+//! crm-users: a users service that speaks the REMP CRM users API, stores data in embedded sled
+//! (or in PostgreSQL, shared by several hosts), and is extended at run time by WebAssembly
+//! plugins.
 //!
 //! # Layout
 //!
@@ -8,7 +9,8 @@
 //! - [`metrics`]: process-wide counters and the Prometheus text format (no dependencies).
 //! - [`domain`]: types and rules (users, tokens, meta, groups, admin roles, attempts, addresses
 //!   and countries, events, errors). No I/O.
-//! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default;
+//! - [`store`]: persistence behind the [`store::Store`] trait; [`store::sled`] is the default,
+//!   [`store::postgres`] the backend several hosts share;
 //!   [`store::backup`] writes and reads any store's records as JSON lines (backups, migrations).
 //! - [`plugins`]: the wasmtime runtime, manifests, limits and typed calls into plugins.
 //! - [`service`]: use cases (register, sign in, tokens, account changes, addresses and address

@@ -1,5 +1,6 @@
 //! Persistence behind one repository trait, so the service layer never sees a byte layout.
-//! `sled` is the embedded default; a PostgreSQL backend implements the same trait.
+//! `sled` is the embedded default; `postgres` implements the same trait for several hosts on
+//! one database. [`StoreLocation`] says which, and where.
 //!
 //! Reads are typed methods. Writes go through [`Store::apply`], which takes a [`Batch`] of
 //! changes and applies all of them or none, with every secondary index updated in the same

@@ -46,8 +46,6 @@ mod export;
 mod import;
 mod schema;
 
-pub use schema::current_version as schema_version;
-
 /// Connections a host keeps to the database unless the config says otherwise: enough for the
 /// request workers and the password-hashing pool of a small host, far below PostgreSQL's
 /// default `max_connections` (100) even with several hosts.
@@ -82,10 +80,20 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 /// Where to find the database and how many connections to keep.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresOptions {
     pub url: String,
     pub pool_size: usize,
+}
+
+/// The URL may hold a password: it never reaches a log line through `{:?}`.
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("database", &self.describe())
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
 }
 
 impl PostgresOptions {
@@ -155,11 +163,6 @@ impl PostgresStore {
             .build()
             .context("cannot build the connection pool")?;
         Ok(PostgresStore { pool, name, lock_space })
-    }
-
-    /// The database as `user@host:port/db`.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {

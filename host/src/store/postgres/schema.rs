@@ -211,7 +211,7 @@ const VERSION_TABLE: &str = "crm_users_schema";
 const MIGRATION_LOCK: i64 = 0x63726d5f75736572; // "crm_user"
 
 /// The schema version this build writes.
-pub fn current_version() -> i32 {
+pub(super) fn current_version() -> i32 {
     MIGRATIONS.len() as i32
 }
 
