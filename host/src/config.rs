@@ -37,7 +37,8 @@ pub struct RawConfig {
     /// `postgres://USER:PASSWORD@HOST:PORT/DB` of the PostgreSQL database (storage = postgres).
     /// `?options=-csearch_path%3DNAME` keeps the tables in schema NAME, created if missing.
     pub database_url: Option<String>,
-    /// Connections this host keeps to PostgreSQL. Default 16.
+    /// Connections this host keeps to PostgreSQL for queries, and at most as many again for
+    /// the per-account locks sign-ins hold while a password is checked. Default 16.
     pub database_pool_size: Option<usize>,
     /// How writes to sled become durable: `group` (default; concurrent writes share one
     /// flush) or `each-write` (every write flushes alone; slower, kept for comparison).

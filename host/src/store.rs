@@ -556,6 +556,7 @@ pub trait Store: Send + Sync + 'static {
     /// then users, groups, roles, address types, API and device tokens, then the records that
     /// refer to them, and the sequences' positions last. The order is deterministic, so two
     /// exports of the same data are identical. An error from `sink` stops the export and is
-    /// returned. Not a snapshot: run it while nothing writes (the CLI holds the folder lock).
+    /// returned. On sled not a snapshot: run it while nothing writes (the CLI holds the folder
+    /// lock); on PostgreSQL one snapshot, whatever the hosts write meanwhile.
     async fn export(&self, sink: &mut (dyn FnMut(Imported) -> Result<()> + Send)) -> Result<()>;
 }

@@ -46,9 +46,10 @@ mod export;
 mod import;
 mod schema;
 
-/// Connections a host keeps to the database unless the config says otherwise: enough for the
-/// request workers and the password-hashing pool of a small host, far below PostgreSQL's
-/// default `max_connections` (100) even with several hosts.
+/// Connections a host keeps to the database for queries unless the config says otherwise, and
+/// as many again at most for the per-account locks of sign-ins: enough for the request workers
+/// and the password-hashing threads of a small host; three hosts stay under PostgreSQL's
+/// default `max_connections` (100).
 pub const DEFAULT_POOL_SIZE: usize = 16;
 /// How long a request waits for a free connection before it is answered 503.
 const POOL_WAIT: Duration = Duration::from_secs(10);
@@ -65,6 +66,10 @@ pub(super) type Tx<'a> = deadpool_postgres::Transaction<'a>;
 /// The PostgreSQL-backed store.
 pub struct PostgresStore {
     pool: Pool,
+    /// Connections that hold per-account locks while a password is checked ([`Store::lock_account`]):
+    /// a pool of their own, so that a storm of sign-ins waiting for the hashing threads never
+    /// takes the connections every other request needs.
+    lock_pool: Pool,
     /// The database as `host:port/db`, never with a password.
     name: String,
     /// The first key of this store's per-account advisory locks (two-key form). Advisory locks
@@ -154,15 +159,18 @@ impl PostgresStore {
         let lock_space = lock_space_of(&current);
         drop(client);
         let _ = driver.await;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .context("cannot build the connection pool")?;
-        Ok(PostgresStore { pool, name, lock_space })
+        let pool = |config: tokio_postgres::Config| {
+            let manager =
+                Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(options.pool_size.max(1))
+                .wait_timeout(Some(POOL_WAIT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .runtime(Runtime::Tokio1)
+                .build()
+                .context("cannot build the connection pool")
+        };
+        Ok(PostgresStore { pool: pool(config.clone())?, lock_pool: pool(config)?, name, lock_space })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -582,7 +590,9 @@ impl Store for PostgresStore {
     }
 
     async fn lock_account(&self, user_id: UserId) -> Result<AccountLock> {
-        let client = self.client().await?;
+        let client = self.lock_pool.get().await.map_err(|e| {
+            Error::Busy(format!("too many sign-ins waiting for a database lock at once ({e}); try again shortly"))
+        })?;
         let key = user_id as i32; // wraps: two accounts 2^32 ids apart share a lock, harmlessly
         let statement = client.prepare_cached("SELECT pg_advisory_lock($1, $2)").await.map_err(db)?;
         client.execute(&statement, &[&self.lock_space, &key]).await.map_err(db)?;
@@ -688,8 +698,17 @@ impl Store for PostgresStore {
     }
 
     async fn export(&self, sink: &mut (dyn FnMut(Imported) -> Result<()> + Send)) -> Result<()> {
-        let client = self.client().await?;
-        export::export_all(&client, sink).await
+        // One snapshot: hosts may go on writing while a backup of a database is taken.
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        export::export_all(&tx, sink).await?;
+        tx.commit().await.map_err(db)
     }
 }
 

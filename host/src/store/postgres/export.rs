@@ -1,7 +1,8 @@
 //! Reading every stored record back out as [`Imported`] values (`Store::export`), streamed
 //! row by row, in the order the sled backend's export has: kinds in replay order, and within
 //! a kind the order of sled's keys (ids ascending, digests and names bytewise, length-prefixed
-//! names shorter first). The same data exported from either backend is the same file.
+//! names shorter first). The same data exported from either backend is the same file. The
+//! caller reads in one repeatable-read transaction, so the export is one snapshot.
 
 use super::schema::SEQUENCES;
 use super::{db, id_from, record_of, text_of};
@@ -15,7 +16,7 @@ type Sink<'a> = &'a mut (dyn FnMut(Imported) -> Result<()> + Send);
 
 /// Hand `each` every row of `sql` as it arrives.
 async fn each_row(
-    client: &deadpool_postgres::Object,
+    client: &deadpool_postgres::Transaction<'_>,
     sql: &str,
     mut each: impl FnMut(&Row) -> Result<()>,
 ) -> Result<()> {
@@ -30,7 +31,7 @@ async fn each_row(
 
 /// Every `record` of `sql`, parsed, wrapped and handed to `sink`.
 async fn each_record<T: DeserializeOwned>(
-    client: &deadpool_postgres::Object,
+    client: &deadpool_postgres::Transaction<'_>,
     sql: &str,
     sink: Sink<'_>,
     wrap: impl Fn(T) -> Imported,
@@ -38,7 +39,7 @@ async fn each_record<T: DeserializeOwned>(
     each_row(client, sql, |row| sink(wrap(record_of(row)?))).await
 }
 
-pub(super) async fn export_all(client: &deadpool_postgres::Object, sink: Sink<'_>) -> Result<()> {
+pub(super) async fn export_all(client: &deadpool_postgres::Transaction<'_>, sink: Sink<'_>) -> Result<()> {
     each_row(client, "SELECT name, key FROM server_secrets ORDER BY name", |row| {
         let name = text_of(row.get(0));
         let key = <[u8; 32]>::try_from(row.get::<_, &[u8]>(1))
