@@ -63,6 +63,24 @@ pub struct AccessTokenDraft {
     pub user_agent: String,
 }
 
+impl AccessTokenDraft {
+    /// The token the store keeps under `id`, created `at`.
+    pub fn into_token(&self, id: u64, at: Timestamp) -> AccessToken {
+        AccessToken {
+            id,
+            digest: self.digest,
+            user_id: self.user_id,
+            device_token_id: self.device_token_id,
+            source: self.source.clone(),
+            method: self.method.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            created_at: at,
+            last_used_at: None,
+        }
+    }
+}
+
 /// A new login attempt, before the store gives it an id.
 #[derive(Debug, Clone)]
 pub struct LoginAttemptDraft {
@@ -73,6 +91,23 @@ pub struct LoginAttemptDraft {
     pub ip: String,
     pub user_agent: String,
     pub message: Option<String>,
+}
+
+impl LoginAttemptDraft {
+    /// The attempt the store keeps under `id`, made `at`.
+    pub fn into_attempt(&self, id: u64, at: Timestamp) -> LoginAttempt {
+        LoginAttempt {
+            id,
+            user_id: self.user_id,
+            email: self.email.clone(),
+            created_at: at,
+            status: self.status,
+            source: self.source.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            message: self.message.clone(),
+        }
+    }
 }
 
 /// One change in a [`Batch`].

@@ -3,4 +3,5 @@
 //! run on. The harness for ordinary tests lives in `tests/it/harness.rs`.
 
 pub mod crash;
+pub mod packages;
 pub mod postgres;

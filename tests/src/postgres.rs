@@ -102,26 +102,7 @@ fn ensure_installed() -> Result<PathBuf, String> {
     if let Some(found) = find_bindir() {
         return Ok(found);
     }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run apt-get: {e}"))
-    };
-    let install = ["install", "-y", "--no-install-recommends", "postgresql"];
-    let mut out = apt(&install)?;
-    if !out.status.success() {
-        apt(&["update"])?;
-        out = apt(&install)?;
-    }
-    if !out.status.success() {
-        return Err(format!(
-            "PostgreSQL is not installed and `apt-get install postgresql` failed (run it as root, or set CRM_USERS_TEST_DATABASE_URL to a running server):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    crate::packages::apt_install("postgresql", ", or set CRM_USERS_TEST_DATABASE_URL to a running server")?;
     find_bindir().ok_or_else(|| "postgresql installed, but no postgres binary under /usr/lib/postgresql".into())
 }
 

@@ -401,7 +401,7 @@ impl Store for PostgresStore {
                 }
                 let id = apply::next_id(tx, "users").await?;
                 let user = new.clone().into_user(id, uuid.clone(), now());
-                apply::insert_user(tx, &user).await?;
+                apply::put_user(tx, &user, false).await?;
                 for (key, value, public) in meta {
                     apply::put_meta(tx, id, key, value, *public).await?;
                 }

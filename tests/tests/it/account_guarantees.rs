@@ -15,7 +15,8 @@ const LOGIN: &str = "/api/v1/users/login";
 /// short throttle is raised out of the way: what is left to stop the guesses is the hourly cap.
 const STUFFING_CONFIG: &str = "trust_forwarded_headers = true\n[login]\nmax_failures = 1000\n";
 
-fn verifications(s: &TestServer) -> u64 {
+/// Password checks the server has evaluated (`crm_users_password_verifications_total`).
+pub(crate) fn verifications(s: &TestServer) -> u64 {
     let metrics = s.get("/metrics", None).text;
     metrics
         .lines()

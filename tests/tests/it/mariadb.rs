@@ -132,26 +132,7 @@ fn ensure_installed() -> Result<(PathBuf, PathBuf), String> {
     if let Some(found) = find() {
         return Ok(found);
     }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run apt-get: {e}"))
-    };
-    let install = ["install", "-y", "--no-install-recommends", "mariadb-server"];
-    let mut out = apt(&install)?;
-    if !out.status.success() {
-        apt(&["update"])?;
-        out = apt(&install)?;
-    }
-    if !out.status.success() {
-        return Err(format!(
-            "MariaDB is not installed and `apt-get install mariadb-server` failed (run it as root):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    crm_users_tests::packages::apt_install("mariadb-server", "")?;
     find().ok_or_else(|| "mariadb-server installed, but no mariadbd found".into())
 }
 

@@ -4,6 +4,7 @@
 //! of an autologin token, REMP's login throttle). Runs in `it_postgres`; on sled the tests
 //! return at once, as sled has one host.
 
+use crate::account_guarantees::verifications;
 use crate::harness::{Backend, Resp, TestServer, assert_hex32, backend};
 use serde_json::json;
 use std::sync::{Arc, Barrier};
@@ -106,15 +107,6 @@ fn problems(a: &TestServer, b: &TestServer) -> String {
         }
     }
     lines.join("\n")
-}
-
-fn verifications(s: &TestServer) -> u64 {
-    let metrics = s.get("/metrics", None).text;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("crm_users_password_verifications_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no crm_users_password_verifications_total in\n{metrics}")) as u64
 }
 
 #[test]

@@ -84,23 +84,19 @@ pub(super) async fn require_user(tx: &Tx<'_>, id: UserId) -> TxResult<()> {
     if user_exists(tx, id).await? { Ok(()) } else { Err(user_not_found(id)) }
 }
 
-/// A user under its id, with the columns the database indexes.
-pub(super) async fn insert_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    let sql = "INSERT INTO users (id, uuid, email_key, active, deleted, record) VALUES ($1, $2, $3, $4, $5, $6)";
+/// Store the user under `user.id`, with the columns the database indexes. With `replace`, the
+/// user stored there (which the caller read `FOR UPDATE`) is replaced; without, the id must be
+/// free, and an insert racing another under the same id fails on its constraint and runs
+/// again. A taken email fails on its constraint either way.
+pub(super) async fn put_user(tx: &Tx<'_>, user: &User, replace: bool) -> TxResult<()> {
+    let insert = "INSERT INTO users (id, uuid, email_key, active, deleted, record) VALUES ($1, $2, $3, $4, $5, $6)";
+    let upsert = "INSERT INTO users (id, uuid, email_key, active, deleted, record) VALUES ($1, $2, $3, $4, $5, $6) \
+                  ON CONFLICT (id) DO UPDATE SET uuid = EXCLUDED.uuid, email_key = EXCLUDED.email_key, \
+                  active = EXCLUDED.active, deleted = EXCLUDED.deleted, record = EXCLUDED.record";
     let email_k = email_key(&user.email);
     let params: Params =
         &[&db_id(user.id)?, &user.uuid.as_bytes(), &email_k.as_bytes(), &user.active, &user.is_deleted(), &Json(user)];
-    exec(tx, sql, params).await?;
-    Ok(())
-}
-
-/// Replace the stored user under `user.id`, columns following.
-pub(super) async fn update_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
-    let sql = "UPDATE users SET uuid = $2, email_key = $3, active = $4, deleted = $5, record = $6 WHERE id = $1";
-    let email_k = email_key(&user.email);
-    let params: Params =
-        &[&db_id(user.id)?, &user.uuid.as_bytes(), &email_k.as_bytes(), &user.active, &user.is_deleted(), &Json(user)];
-    exec(tx, sql, params).await?;
+    exec(tx, if replace { upsert } else { insert }, params).await?;
     Ok(())
 }
 
@@ -133,18 +129,7 @@ pub(super) async fn write_meta(tx: &Tx<'_>, entry: &MetaEntry) -> TxResult<()> {
 
 pub(super) async fn insert_access_token(tx: &Tx<'_>, d: &AccessTokenDraft) -> TxResult<AccessToken> {
     require_user(tx, d.user_id).await?;
-    let token = AccessToken {
-        id: next_id(tx, "access_tokens").await?,
-        digest: d.digest,
-        user_id: d.user_id,
-        device_token_id: d.device_token_id,
-        source: d.source.clone(),
-        method: d.method.clone(),
-        ip: d.ip.clone(),
-        user_agent: d.user_agent.clone(),
-        created_at: now(),
-        last_used_at: None,
-    };
+    let token = d.into_token(next_id(tx, "access_tokens").await?, now());
     put_access_token(tx, &token).await?;
     Ok(token)
 }
@@ -255,7 +240,7 @@ pub(super) async fn apply_change(
             {
                 return Err(email_taken());
             }
-            update_user(tx, user).await?;
+            put_user(tx, user, true).await?;
         }
         Change::PutMeta { user_id, key, value, is_public } => {
             require_user(tx, *user_id).await?;
@@ -311,17 +296,7 @@ pub(super) async fn apply_change(
             }
         }
         Change::InsertLoginAttempt(d) => {
-            let attempt = LoginAttempt {
-                id: next_id(tx, "login_attempts").await?,
-                user_id: d.user_id,
-                email: d.email.clone(),
-                created_at: now(),
-                status: d.status,
-                source: d.source.clone(),
-                ip: d.ip.clone(),
-                user_agent: d.user_agent.clone(),
-                message: d.message.clone(),
-            };
+            let attempt = d.into_attempt(next_id(tx, "login_attempts").await?, now());
             put_login_attempt(tx, &attempt).await?;
             applied.created.push(Created::LoginAttempt(attempt));
         }
@@ -546,7 +521,7 @@ pub(super) async fn apply_change(
             if user_with_email(tx, &email_key(&user.email)).await?.is_some() {
                 return Err(email_taken());
             }
-            insert_user(tx, user).await?;
+            put_user(tx, user, false).await?;
             sequences.advance("users", user.id);
         }
         Change::Import(record) => import::import(tx, record, sequences).await?,

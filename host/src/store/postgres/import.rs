@@ -4,8 +4,8 @@
 //! sequences move past the imported ids once per transaction, not once per record.
 
 use super::apply::{
-    abort, exec, insert_user, put_access_token, put_address, put_change_request, put_login_attempt, put_role, record,
-    require_user, role_name_taken, row, set_user_roles, update_user, user_with_email, write_meta,
+    abort, exec, put_access_token, put_address, put_change_request, put_login_attempt, put_role, put_user, record,
+    require_user, role_name_taken, row, set_user_roles, user_with_email, write_meta,
 };
 use super::schema::SEQUENCES;
 use super::{Tx, TxError, TxResult, db_id, id_from};
@@ -262,7 +262,7 @@ async fn import_user(tx: &Tx<'_>, user: &User) -> TxResult<()> {
             // here, which an import must not overwrite.
             Err(taken("user_exists", format!("user {} here is someone else (uuid {})", user.id, old.uuid)))
         }
-        Some(_) => update_user(tx, user).await,
-        None => insert_user(tx, user).await,
+        Some(_) => put_user(tx, user, true).await,
+        None => put_user(tx, user, false).await,
     }
 }

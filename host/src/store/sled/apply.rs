@@ -5,18 +5,7 @@ use super::keys::*;
 use super::*;
 
 pub(super) fn insert_access_token(t: &Trees<TransactionalTree>, d: &AccessTokenDraft) -> TxResult<AccessToken> {
-    let token = AccessToken {
-        id: next_id(&t.system, "access_tokens")?,
-        digest: d.digest,
-        user_id: d.user_id,
-        device_token_id: d.device_token_id,
-        source: d.source.clone(),
-        method: d.method.clone(),
-        ip: d.ip.clone(),
-        user_agent: d.user_agent.clone(),
-        created_at: now(),
-        last_used_at: None,
-    };
+    let token = d.into_token(next_id(&t.system, "access_tokens")?, now());
     t.access_tokens.insert(&token.digest.0, to_json(&token)?)?;
     t.access_by_user.insert(concat(&[&be(token.user_id), &be(token.id)]), &token.digest.0)?;
     if let Some(device) = token.device_token_id {
@@ -249,17 +238,7 @@ pub(super) fn apply_change(
             }
         }
         Change::InsertLoginAttempt(d) => {
-            let attempt = LoginAttempt {
-                id: next_id(&t.system, "login_attempts")?,
-                user_id: d.user_id,
-                email: d.email.clone(),
-                created_at: now(),
-                status: d.status,
-                source: d.source.clone(),
-                ip: d.ip.clone(),
-                user_agent: d.user_agent.clone(),
-                message: d.message.clone(),
-            };
+            let attempt = d.into_attempt(next_id(&t.system, "login_attempts")?, now());
             put_login_attempt(t, &attempt)?;
             applied.created.push(Created::LoginAttempt(attempt));
         }
