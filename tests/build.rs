@@ -1,6 +1,6 @@
 //! Builds the plugins the integration tests load, from source: the shipped examples in
 //! `plugins/` and the fixtures in `tests/plugins/`, as wasm32-wasip2 components in a target
-//! folder of their own under OUT_DIR. Each plugin is laid out as the host expects it
+//! folder of their own (`<target dir>/plugin-target`). Each plugin is laid out as the host expects it
 //! (`<name>/plugin.toml` next to its `.wasm`) under `$OUT_DIR/plugins`, whose path the tests
 //! get as `CRM_USERS_TEST_PLUGINS`.
 //!
@@ -20,7 +20,11 @@ fn main() {
         .expect("tests/ has a parent")
         .to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let target = out.join("wasm-target");
+    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out. The plugins' own target folder
+    // is beside it, shared by every run of this script (clippy's, the test build's), so a
+    // second run finds them built.
+    let shared = out.ancestors().nth(4).unwrap_or(&out).to_path_buf();
+    let target = shared.join("plugin-target");
     let laid_out = out.join("plugins");
 
     for dir in ["wit", "guest-api/src", "guest-api/Cargo.toml"] {
@@ -43,7 +47,7 @@ fn main() {
             lay_out(&plugin, &target, &laid_out);
         }
     }
-    other_languages(&root, &out, &laid_out);
+    other_languages(&root, &shared, &laid_out);
     println!("cargo:rustc-env=CRM_USERS_TEST_PLUGINS={}", laid_out.display());
 }
 
@@ -60,9 +64,8 @@ const JS_PLUGINS: [(&str, &str, &str); 2] = [
 /// The npm project whose lockfile pins jco for every JavaScript plugin here.
 const JS_TOOLS_PROJECT: &str = "plugins-js/typo-domain-email";
 
-fn other_languages(root: &Path, out: &Path, laid_out: &Path) {
-    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out.
-    let tools = out.ancestors().nth(4).unwrap_or(out).join("plugin-tools");
+fn other_languages(root: &Path, shared: &Path, laid_out: &Path) {
+    let tools = shared.join("plugin-tools");
     let wit = root.join("wit/v0.1");
     let py = componentize_py(&tools);
     for (folder, world, module) in PYTHON_PLUGINS {
@@ -191,10 +194,12 @@ fn build(workspace: &Path, target: &Path) {
         .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(workspace.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target)
-        // The host build's flags are not meant for the wasm target.
+        // The host build's flags are not meant for the wasm target; nor is clippy's wrapper,
+        // which would also make a clippy run and a test run build the plugins twice.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the plugins in {} failed", workspace.display());
