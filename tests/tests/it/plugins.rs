@@ -7,7 +7,7 @@ use crate::harness::{BUILT_PLUGINS as BUILT, Resp, StubServer, TestServer, insta
 use serde_json::json;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -430,9 +430,10 @@ fn reload_under_load_fails_no_request() {
     let url = server.url("/api/v1/users/validate-email");
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let (url, stop, failures) = (url.clone(), stop.clone(), failures.clone());
+        let (url, stop, failures, sent) = (url.clone(), stop.clone(), failures.clone(), sent.clone());
         workers.push(std::thread::spawn(move || {
             let client = crate::harness::http_client();
             let mut n = 0;
@@ -448,11 +449,15 @@ fn reload_under_load_fails_no_request() {
                     Err(e) => failures.lock().expect("lock").push(format!("{e}")),
                 }
                 n += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
             }
             n
         }));
     }
-    for round in 0..6 {
+    // Six reloads at least, and on until the load has overlapped them (a busy machine may
+    // answer only a few requests in six reloads' time).
+    let mut round = 0;
+    while round < 6 || (sent.load(Ordering::Relaxed) < 40 && round < 400) {
         // Alternate between two sets so each reload really swaps something.
         if round % 2 == 0 {
             install(plugins.path(), "kv-counter", |t| t);
@@ -460,6 +465,7 @@ fn reload_under_load_fails_no_request() {
             std::fs::remove_dir_all(plugins.path().join("kv-counter")).expect("remove");
         }
         server.req("POST", "/api/plugins/reload").bearer(Some(&server.api_token)).send().expect(200);
+        round += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let total: usize = workers.into_iter().map(|w| w.join().expect("worker")).sum();
